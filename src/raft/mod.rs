@@ -86,6 +86,9 @@ mod rng;
 mod storage;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::Config;
 pub use errors::{Error, Result, StorageError};
 pub use progress::{Progress, ProgressState};

@@ -655,14 +655,10 @@ impl<S: Storage> Raft<S> {
         if meta.index <= self.log.committed {
             return false;
         }
+        // The snapshot's configuration may not include us yet: a member added after the
+        // snapshot was taken learns of its own addition from the entries that follow.
+        // (etcd refuses such snapshots; it can because its server always sends a fresh one.)
         let cs = &meta.conf_state;
-        let is_member = cs.voters.contains(&self.id)
-            || cs.learners.contains(&self.id)
-            || cs.voters_outgoing.contains(&self.id);
-        if !is_member {
-            // A snapshot of a configuration we are not in: something is badly off.
-            return false;
-        }
         if self.log.match_term(meta.index, meta.term) {
             // We already have the snapshot's last entry: just commit up to it.
             self.log.commit_to(meta.index);
