@@ -204,7 +204,9 @@ pub fn check_invariants(
     }
     for id in &config.learners_next {
         if !config.voters.outgoing.contains(id) {
-            return fail(format!("{id} is in learners_next but not in outgoing voters"));
+            return fail(format!(
+                "{id} is in learners_next but not in outgoing voters"
+            ));
         }
         if progress[id].is_learner {
             return fail(format!("{id} is in learners_next but is already a learner"));
@@ -339,7 +341,11 @@ mod tests {
                 ])
                 .is_err()
         );
-        assert!(changer.simple(&[change(ConfChangeType::AddNode, 4)]).is_ok());
+        assert!(
+            changer
+                .simple(&[change(ConfChangeType::AddNode, 4)])
+                .is_ok()
+        );
         let (single, single_progress) = start(&[1]);
         let changer = Changer {
             config: &single,
@@ -347,7 +353,11 @@ mod tests {
             last_index: LogIndex(10),
             max_inflight: 8,
         };
-        assert!(changer.simple(&[change(ConfChangeType::RemoveNode, 1)]).is_err());
+        assert!(
+            changer
+                .simple(&[change(ConfChangeType::RemoveNode, 1)])
+                .is_err()
+        );
         assert!(changer.leave_joint().is_err());
     }
 }

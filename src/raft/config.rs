@@ -57,7 +57,9 @@ impl Config {
             return Err(Error::Config("cannot use none as id".into()));
         }
         if self.heartbeat_ticks == 0 {
-            return Err(Error::Config("heartbeat tick must be greater than 0".into()));
+            return Err(Error::Config(
+                "heartbeat tick must be greater than 0".into(),
+            ));
         }
         if self.election_ticks <= self.heartbeat_ticks {
             return Err(Error::Config(
@@ -65,7 +67,9 @@ impl Config {
             ));
         }
         if self.max_inflight_msgs == 0 {
-            return Err(Error::Config("max inflight messages must be greater than 0".into()));
+            return Err(Error::Config(
+                "max inflight messages must be greater than 0".into(),
+            ));
         }
         Ok(())
     }

@@ -76,7 +76,10 @@ mod errors;
 mod log_unstable;
 mod progress;
 mod quorum;
-#[expect(clippy::module_inception, reason = "the state machine is the heart of the raft module")]
+#[expect(
+    clippy::module_inception,
+    reason = "the state machine is the heart of the raft module"
+)]
 mod raft;
 mod raft_log;
 mod raw_node;

@@ -286,7 +286,11 @@ impl Tracker {
                 rejected += 1;
             }
         }
-        (granted, rejected, self.config.voters.vote_result(&self.votes))
+        (
+            granted,
+            rejected,
+            self.config.voters.vote_result(&self.votes),
+        )
     }
 
     /// Whether a quorum has been active since the last check (self counts as active).

@@ -124,8 +124,14 @@ mod tests {
             3 => Some(LogIndex(1)),
             _ => None,
         };
-        assert_eq!(majority_committed_index(&ids(&[1, 2, 3]), &acked), LogIndex(3));
-        assert_eq!(majority_committed_index(&ids(&[1, 2, 3, 4]), &acked), LogIndex(1));
+        assert_eq!(
+            majority_committed_index(&ids(&[1, 2, 3]), &acked),
+            LogIndex(3)
+        );
+        assert_eq!(
+            majority_committed_index(&ids(&[1, 2, 3, 4]), &acked),
+            LogIndex(1)
+        );
         assert_eq!(majority_committed_index(&ids(&[1]), &acked), LogIndex(5));
     }
 

@@ -1,8 +1,8 @@
 //! The Raft state machine of one member: roles, terms, elections, and the dispatch of
 //! every message. Leader-side replication lives in `replication.rs`.
 
-use super::config::Config;
 use super::confchange::{self, Changer};
+use super::config::Config;
 use super::errors::{Error, Result};
 use super::progress::{Progress, Tracker};
 use super::quorum::VoteResult;
@@ -191,7 +191,11 @@ impl<S: Storage> Raft<S> {
             | MessageType::RequestPreVote
             | MessageType::RequestPreVoteResponse => {
                 // Vote messages carry the term they are about, set by the caller.
-                assert!(m.term.0 != 0, "term should be set when sending {:?}", m.msg_type);
+                assert!(
+                    m.term.0 != 0,
+                    "term should be set when sending {:?}",
+                    m.msg_type
+                );
             }
             MessageType::Propose | MessageType::ReadIndex => {}
             _ => m.term = self.term,
@@ -238,7 +242,10 @@ impl<S: Storage> Raft<S> {
     }
 
     fn become_candidate(&mut self) {
-        assert!(self.role != Role::Leader, "invalid transition [leader -> candidate]");
+        assert!(
+            self.role != Role::Leader,
+            "invalid transition [leader -> candidate]"
+        );
         let next = self.term.next();
         self.reset(next);
         self.vote = self.id;
@@ -246,7 +253,10 @@ impl<S: Storage> Raft<S> {
     }
 
     fn become_pre_candidate(&mut self) {
-        assert!(self.role != Role::Leader, "invalid transition [leader -> pre-candidate]");
+        assert!(
+            self.role != Role::Leader,
+            "invalid transition [leader -> pre-candidate]"
+        );
         // Pre-vote changes neither the term nor the vote.
         self.tracker.reset_votes();
         self.lead = NodeId::NONE;
@@ -254,7 +264,10 @@ impl<S: Storage> Raft<S> {
     }
 
     pub(super) fn become_leader(&mut self) {
-        assert!(self.role != Role::Follower, "invalid transition [follower -> leader]");
+        assert!(
+            self.role != Role::Follower,
+            "invalid transition [follower -> leader]"
+        );
         self.reset(self.term);
         self.lead = self.id;
         self.role = Role::Leader;

@@ -123,7 +123,10 @@ impl<S: Storage> Raft<S> {
             Err(StorageError::SnapshotTemporarilyUnavailable) => return false,
             Err(e) => panic!("failed to read the snapshot to send to {to}: {e}"),
         };
-        assert!(!snapshot.is_empty(), "need a non-empty snapshot to send to {to}");
+        assert!(
+            !snapshot.is_empty(),
+            "need a non-empty snapshot to send to {to}"
+        );
         let index = snapshot.metadata.index;
         if let Some(progress) = self.tracker.progress.get_mut(&to) {
             progress.become_snapshot(index);
@@ -194,8 +197,8 @@ impl<S: Storage> Raft<S> {
             if entry.entry_type != EntryType::ConfChange {
                 continue;
             }
-            let change = ConfChange::decode(&entry.data)
-                .map_err(|e| Error::ConfChange(e.to_string()))?;
+            let change =
+                ConfChange::decode(&entry.data).map_err(|e| Error::ConfChange(e.to_string()))?;
             let already_joint = self.tracker.config.voters.is_joint();
             let refusal = if self.pending_conf_index > self.log.applied {
                 Some("possible unapplied conf change")
@@ -307,8 +310,7 @@ impl<S: Storage> Raft<S> {
                     return Ok(());
                 };
                 let votes = acks.iter().map(|id| (*id, true)).collect();
-                if self.tracker.config.voters.vote_result(&votes)
-                    != super::quorum::VoteResult::Won
+                if self.tracker.config.voters.vote_result(&votes) != super::quorum::VoteResult::Won
                 {
                     return Ok(());
                 }
@@ -327,10 +329,9 @@ impl<S: Storage> Raft<S> {
                 // Wait for a heartbeat response before probing again.
                 progress.probe_sent = true;
             }
-            MessageType::Unreachable => {
-                if progress.state == ProgressState::Replicate {
-                    progress.become_probe();
-                }
+            MessageType::Unreachable if progress.state == ProgressState::Replicate => {
+                // Appends sent optimistically were probably lost: probe again.
+                progress.become_probe();
             }
             MessageType::TransferLeader => {
                 if progress.is_learner {

@@ -270,7 +270,9 @@ mod tests {
         storage
             .create_snapshot(LogIndex(2), ConfState::default(), vec![])
             .unwrap();
-        storage.append(&[entry(1, 1), entry(2, 2), entry(3, 2)]).unwrap();
+        storage
+            .append(&[entry(1, 1), entry(2, 2), entry(3, 2)])
+            .unwrap();
         assert_eq!(storage.first_index().unwrap(), LogIndex(3));
         assert_eq!(storage.term(LogIndex(3)).unwrap(), Term(2));
         assert_eq!(
@@ -283,7 +285,9 @@ mod tests {
     #[test]
     fn entries_respect_size_limit_but_return_at_least_one() {
         let mut storage = MemStorage::new();
-        storage.append(&[entry(1, 1), entry(2, 1), entry(3, 1)]).unwrap();
+        storage
+            .append(&[entry(1, 1), entry(2, 1), entry(3, 1)])
+            .unwrap();
         let got = storage.entries(LogIndex(1), LogIndex(4), 0).unwrap();
         assert_eq!(got.len(), 1);
         let got = storage.entries(LogIndex(1), LogIndex(4), 48).unwrap();

@@ -49,8 +49,15 @@ fn check_quorum_followers_ignore_votes_while_they_hear_from_a_leader() {
     for request in requests {
         let to = request.to.0;
         cluster.node(to).step(request).unwrap();
-        assert_eq!(cluster.node(to).raft().term, term, "member {to} was disrupted");
-        assert!(take_messages(cluster.node(to)).is_empty(), "member {to} answered");
+        assert_eq!(
+            cluster.node(to).raft().term,
+            term,
+            "member {to} was disrupted"
+        );
+        assert!(
+            take_messages(cluster.node(to)).is_empty(),
+            "member {to} answered"
+        );
     }
     assert!(cluster.node(1).raft().is_leader());
 }
@@ -64,20 +71,33 @@ fn read_index_confirms_leadership_without_writing_the_log() {
     // On the leader: no answer before a quorum acknowledged a heartbeat.
     cluster.node(1).read_index(b"ctx-1".to_vec()).unwrap();
     let ready = cluster.node(1).ready();
-    assert!(ready.read_states.is_empty(), "must wait for a quorum of heartbeats");
+    assert!(
+        ready.read_states.is_empty(),
+        "must wait for a quorum of heartbeats"
+    );
     let msgs = ready.messages;
     cluster.node(1).advance();
     cluster.deliver(msgs);
     let reads = &cluster.reads[&NodeId(1)];
     assert_eq!(reads.len(), 1);
-    assert_eq!((reads[0].index, reads[0].request_context.as_slice()), (last, &b"ctx-1"[..]));
+    assert_eq!(
+        (reads[0].index, reads[0].request_context.as_slice()),
+        (last, &b"ctx-1"[..])
+    );
     // On a follower: forwarded to the leader and answered with the leader's commit.
     cluster.node(2).read_index(b"ctx-2".to_vec()).unwrap();
     cluster.stabilize();
     let reads = &cluster.reads[&NodeId(2)];
     assert_eq!(reads.len(), 1);
-    assert_eq!((reads[0].index, reads[0].request_context.as_slice()), (last, &b"ctx-2"[..]));
-    assert_eq!(cluster.node(1).raft().log.last_index(), last, "reads wrote nothing");
+    assert_eq!(
+        (reads[0].index, reads[0].request_context.as_slice()),
+        (last, &b"ctx-2"[..])
+    );
+    assert_eq!(
+        cluster.node(1).raft().log.last_index(),
+        last,
+        "reads wrote nothing"
+    );
 }
 
 #[test]
@@ -89,7 +109,10 @@ fn read_index_on_isolated_leader_never_answers() {
     for _ in 0..5 {
         cluster.node(1).tick();
         let ready = cluster.node(1).ready();
-        assert!(ready.read_states.is_empty(), "a leader cut off must not confirm reads");
+        assert!(
+            ready.read_states.is_empty(),
+            "a leader cut off must not confirm reads"
+        );
         cluster.node(1).advance();
     }
 }
@@ -178,13 +201,17 @@ fn replicate_state_stops_at_the_inflight_window() {
     node.campaign().unwrap();
     let term = node.raft().term.0;
     take_messages(&mut node);
-    node.step(msg(MessageType::RequestVoteResponse, 2, 1, term)).unwrap();
+    node.step(msg(MessageType::RequestVoteResponse, 2, 1, term))
+        .unwrap();
     take_messages(&mut node);
     let mut ack = msg(MessageType::AppendResponse, 2, 1, term);
     ack.index = node.raft().log.last_index();
     node.step(ack).unwrap();
     take_messages(&mut node);
-    assert_eq!(node.raft().tracker.progress[&NodeId(2)].state, ProgressState::Replicate);
+    assert_eq!(
+        node.raft().tracker.progress[&NodeId(2)].state,
+        ProgressState::Replicate
+    );
     let mut appends = 0;
     for i in 0..10 {
         node.propose(vec![i]).unwrap();
@@ -193,7 +220,10 @@ fn replicate_state_stops_at_the_inflight_window() {
             .filter(|m| m.msg_type == MessageType::Append)
             .count();
     }
-    assert_eq!(appends, 3, "only the window's worth of appends may be in flight");
+    assert_eq!(
+        appends, 3,
+        "only the window's worth of appends may be in flight"
+    );
 }
 
 #[test]

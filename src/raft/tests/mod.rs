@@ -10,20 +10,15 @@ mod paper;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
-    Config, ConfChange, ConfState, Entry, EntryType, LogIndex, MemStorage, Message, MessageType,
+    ConfChange, ConfState, Config, Entry, EntryType, LogIndex, MemStorage, Message, MessageType,
     NodeId, RawNode, ReadState, Term,
 };
 
 /// A member for tests: election 10 ticks, heartbeat 1, pre-vote and check-quorum off
 /// unless `configure` says otherwise (the paper's tests are about plain Raft).
-pub fn new_node(
-    id: u64,
-    voters: &[u64],
-    configure: impl Fn(&mut Config),
-) -> RawNode<MemStorage> {
-    let storage = MemStorage::new_with_conf_state(ConfState::with_voters(
-        voters.iter().map(|&v| NodeId(v)),
-    ));
+pub fn new_node(id: u64, voters: &[u64], configure: impl Fn(&mut Config)) -> RawNode<MemStorage> {
+    let storage =
+        MemStorage::new_with_conf_state(ConfState::with_voters(voters.iter().map(|&v| NodeId(v))));
     let mut config = Config::new(NodeId(id));
     config.pre_vote = false;
     config.check_quorum = false;

@@ -58,7 +58,11 @@ fn server_rejects_request_with_stale_term() {
     stale.index = LogIndex(1);
     stale.log_term = Term(1);
     node.step(stale).unwrap();
-    assert_eq!(node.raft().log.last_index(), LogIndex(1), "stale append must not be applied");
+    assert_eq!(
+        node.raft().log.last_index(),
+        LogIndex(1),
+        "stale append must not be applied"
+    );
     assert_eq!(node.raft().lead, NodeId(2));
     assert_eq!(node.raft().term, Term(5));
 }
@@ -140,7 +144,11 @@ fn candidate_wins_with_majority_and_loses_with_majority_rejection() {
             m.reject = true;
             node.step(m).unwrap();
         }
-        assert_eq!(role(&node), expected, "size {size} grants {grants:?} rejects {rejects:?}");
+        assert_eq!(
+            role(&node),
+            expected,
+            "size {size} grants {grants:?} rejects {rejects:?}"
+        );
     }
 }
 
@@ -202,10 +210,16 @@ fn election_timeouts_are_randomized_over_one_to_two_timeouts() {
             node.tick();
             ticks += 1;
         }
-        assert!((election..2 * election).contains(&ticks), "timed out after {ticks} ticks");
+        assert!(
+            (election..2 * election).contains(&ticks),
+            "timed out after {ticks} ticks"
+        );
         seen.insert(ticks);
     }
-    assert!(seen.len() as u64 >= election - 1, "timeouts not spread: {seen:?}");
+    assert!(
+        seen.len() as u64 >= election - 1,
+        "timeouts not spread: {seen:?}"
+    );
 }
 
 /// Reference: section 5.2. "In most cases only a single server will time out" first:
@@ -230,7 +244,10 @@ fn randomized_timeouts_rarely_conflict() {
             conflicts += 1;
         }
     }
-    assert!(conflicts * 100 / rounds < 40, "{conflicts} of {rounds} rounds conflicted");
+    assert!(
+        conflicts * 100 / rounds < 40,
+        "{conflicts} of {rounds} rounds conflicted"
+    );
 }
 
 /// Reference: section 5.3. "The leader appends the command to its log as a new entry,
@@ -361,7 +378,9 @@ fn follower_refuses_append_without_matching_previous_entry() {
     ];
     for (index, log_term, rejected) in cases {
         let mut node = new_node(2, &[1, 2, 3], |_| {});
-        node.store_mut().append(&[entry(2, 1), entry(3, 2)]).unwrap();
+        node.store_mut()
+            .append(&[entry(2, 1), entry(3, 2)])
+            .unwrap();
         node = RawNode::new(&Config::new(NodeId(2)), node.into_store()).unwrap();
         let mut append = msg(MessageType::Append, 1, 2, 3);
         append.index = LogIndex(index);
@@ -395,8 +414,17 @@ fn follower_deletes_conflicting_entries_and_appends_new_ones() {
     append.entries = vec![entry(3, 3)];
     node.step(append).unwrap();
     take_messages(&mut node);
-    let terms: Vec<u64> = node.store().all_entries().iter().map(|e| e.term.0).collect();
-    assert_eq!(terms, vec![1, 3], "entry 3/2 and its follower 4/2 replaced by 3/3");
+    let terms: Vec<u64> = node
+        .store()
+        .all_entries()
+        .iter()
+        .map(|e| e.term.0)
+        .collect();
+    assert_eq!(
+        terms,
+        vec![1, 3],
+        "entry 3/2 and its follower 4/2 replaced by 3/3"
+    );
 }
 
 /// Reference: section 5.3 and figure 7. "The leader handles inconsistencies by forcing
@@ -480,7 +508,9 @@ fn voter_denies_vote_to_candidate_with_less_up_to_date_log() {
     ];
     for (last_index, last_term, rejected) in cases {
         let mut node = new_node(1, &[1, 2, 3], |_| {});
-        node.store_mut().append(&[entry(2, 2), entry(3, 2)]).unwrap();
+        node.store_mut()
+            .append(&[entry(2, 2), entry(3, 2)])
+            .unwrap();
         let mut config = Config::new(NodeId(1));
         config.pre_vote = false;
         config.check_quorum = false;
@@ -491,7 +521,10 @@ fn voter_denies_vote_to_candidate_with_less_up_to_date_log() {
         node.step(request).unwrap();
         let msgs = take_messages(&mut node);
         let answer = of_type(&msgs, MessageType::RequestVoteResponse)[0];
-        assert_eq!(answer.reject, rejected, "candidate last ({last_index}, {last_term})");
+        assert_eq!(
+            answer.reject, rejected,
+            "candidate last ({last_index}, {last_term})"
+        );
     }
 }
 
@@ -559,7 +592,10 @@ fn later_leaders_contain_every_applied_entry() {
         let applied = cluster.applied_data(id);
         let n = applied.len().min(reference.len());
         assert_eq!(applied[..n], reference[..n], "member {id}");
-        assert!(applied.contains(&b"c".to_vec()), "member {id} lost committed c");
+        assert!(
+            applied.contains(&b"c".to_vec()),
+            "member {id} lost committed c"
+        );
     }
 }
 
@@ -592,14 +628,21 @@ fn joint_consensus_requires_majorities_of_both_configurations() {
     cluster.node(1).propose_conf_change(&change).unwrap();
     cluster.stabilize();
     let conf = cluster.node(1).status().conf_state;
-    assert!(conf.is_joint(), "explicit joint config must not be left by itself");
+    assert!(
+        conf.is_joint(),
+        "explicit joint config must not be left by itself"
+    );
     // Old majority {1,2,3} without the new one {1,4,5}: nothing commits.
     cluster.isolated.insert(NodeId(4));
     cluster.isolated.insert(NodeId(5));
     let before = cluster.node(1).raft().log.committed;
     cluster.node(1).propose(b"x".to_vec()).unwrap();
     cluster.stabilize();
-    assert_eq!(cluster.node(1).raft().log.committed, before, "old majority alone committed");
+    assert_eq!(
+        cluster.node(1).raft().log.committed,
+        before,
+        "old majority alone committed"
+    );
     // With the new majority back, it commits.
     cluster.isolated.clear();
     for _ in 0..3 {
@@ -607,11 +650,17 @@ fn joint_consensus_requires_majorities_of_both_configurations() {
     }
     assert!(cluster.node(1).raft().log.committed > before);
     // Leave the joint configuration: now {1,4,5} alone suffices.
-    cluster.node(1).propose_conf_change(&ConfChange::leave_joint()).unwrap();
+    cluster
+        .node(1)
+        .propose_conf_change(&ConfChange::leave_joint())
+        .unwrap();
     cluster.stabilize();
     let conf = cluster.node(1).status().conf_state;
     assert!(!conf.is_joint());
-    assert_eq!(conf.voters, [NodeId(1), NodeId(4), NodeId(5)].into_iter().collect());
+    assert_eq!(
+        conf.voters,
+        [NodeId(1), NodeId(4), NodeId(5)].into_iter().collect()
+    );
     cluster.isolated.insert(NodeId(2));
     cluster.isolated.insert(NodeId(3));
     let before = cluster.node(1).raft().log.committed;
@@ -638,7 +687,10 @@ fn new_servers_catch_up_as_non_voting_members() {
     cluster.node(1).propose_conf_change(&add_learner).unwrap();
     cluster.stabilize();
     cluster.propose(1, b"x");
-    assert!(cluster.applied_data(4).contains(&b"x".to_vec()), "learner receives the log");
+    assert!(
+        cluster.applied_data(4).contains(&b"x".to_vec()),
+        "learner receives the log"
+    );
     // Learner acknowledgements do not count: with 2 and 3 away nothing commits.
     cluster.isolated.insert(NodeId(2));
     cluster.isolated.insert(NodeId(3));
@@ -675,7 +727,11 @@ fn leader_removed_from_configuration_steps_down() {
     for _ in 0..30 {
         cluster.tick_all();
     }
-    assert_eq!(cluster.leaders().len(), 1, "the remaining two elect a leader");
+    assert_eq!(
+        cluster.leaders().len(),
+        1,
+        "the remaining two elect a leader"
+    );
     let leader = cluster.leaders()[0].0;
     cluster.propose(leader, b"after");
     assert!(cluster.applied_data(2).contains(&b"after".to_vec()));
