@@ -174,7 +174,7 @@ impl Progress {
         if self.next.prev() != rejected {
             return false;
         }
-        self.next = (match_hint.next()).min(rejected).max(LogIndex(1));
+        self.next = (match_hint.next()).min(rejected).max(self.matched.next());
         self.probe_sent = false;
         true
     }

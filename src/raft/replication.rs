@@ -267,7 +267,9 @@ impl<S: Storage> Raft<S> {
                     return Ok(());
                 }
                 let was_paused = progress.is_paused();
-                if !progress.maybe_update(m.index) {
+                let probe_acked =
+                    progress.state == ProgressState::Probe && progress.matched == m.index;
+                if !progress.maybe_update(m.index) && !probe_acked {
                     return Ok(());
                 }
                 match progress.state {
