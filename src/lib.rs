@@ -2,6 +2,7 @@
 //!
 //! # Layout
 //! - [`raft`]: the pure Raft consensus core (no I/O, no clock, seeded randomness).
+//! - [`mvcc`]: the MVCC key-value state machine with etcd's KV semantics, over a storage trait.
 //! - [`linearizability`]: a porcupine-style checker of client histories against a
 //!   sequential key-value model, used by the simulation and the fault tests.
 //! - [`sim`]: a deterministic simulation of a whole cluster on a faulty network, driven by
@@ -14,5 +15,6 @@
 #![deny(missing_docs)]
 
 pub mod linearizability;
+pub mod mvcc;
 pub mod raft;
 pub mod sim;
