@@ -86,7 +86,8 @@ where
     K: Ord + Debug,
     F: Fn(&M::Input) -> K,
 {
-    let mut partitions: BTreeMap<K, Vec<&Operation<M::Input, M::Output>>> = BTreeMap::new();
+    type Ops<'h, M> = Vec<&'h Operation<<M as Model>::Input, <M as Model>::Output>>;
+    let mut partitions: BTreeMap<K, Ops<'_, M>> = BTreeMap::new();
     for op in history {
         partitions
             .entry(partition_of(&op.input))
