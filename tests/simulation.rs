@@ -1,6 +1,6 @@
 //! The seeded cluster simulation sweep (see `src/sim/`).
 //!
-//! `SIM_SEEDS` sets the number of seeds (default 200), `SIM_FIRST_SEED` the first
+//! `SIM_SEEDS` sets the number of seeds (default 500), `SIM_FIRST_SEED` the first
 //! (default 0); `SIM_SEED` runs that one seed alone. The sweep ends with one summary line
 //! on standard error; each failing seed prints the command that replays it.
 
@@ -21,7 +21,7 @@ fn simulated_clusters_keep_raft_safety_linearizability_and_liveness_under_faults
         Some(seed) => seed..seed + 1,
         None => {
             let first = env_u64("SIM_FIRST_SEED").unwrap_or(0);
-            first..first + env_u64("SIM_SEEDS").unwrap_or(200)
+            first..first + env_u64("SIM_SEEDS").unwrap_or(500)
         }
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());

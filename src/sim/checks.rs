@@ -1,7 +1,8 @@
 //! Raft's safety properties, checked after every step of the simulation against what
 //! every member holds.
 //!
-//! - Election safety: at most one leader per term.
+//! - Election safety: at most one leader per term; and beneath it, each member grants at
+//!   most one vote per term, across crashes and restarts (seen on the wire).
 //! - Log matching: two logs holding an entry with the same index and term hold the same
 //!   entry there and agree on everything before it. Checked inductively: an (index,
 //!   term) pair always names the same data and the same term at index - 1.
@@ -9,6 +10,10 @@
 //!   a term after T.
 //! - State machine safety: every member applies the same entry at each index, in order.
 //! - A member's commit index never decreases (while it runs).
+//! - The commit rule (§5.4.2): a leader moves its commit index only onto an entry of its
+//!   own term; older entries become committed only as a consequence. Breaking it is
+//!   unsafe (the Figure 8 scenario), but the overwrite that shows the harm needs a rare
+//!   schedule of crashes, so the rule is checked where it is applied.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -33,8 +38,11 @@ pub struct SafetyChecker {
     entries: HashMap<(LogIndex, Term), (u64, Option<Term>)>,
     /// Committed entries by index.
     decided: BTreeMap<LogIndex, Decided>,
-    /// Per member: the commit index seen last (reset on restart).
-    commits: HashMap<NodeId, LogIndex>,
+    /// Per member: the commit index seen last, with the role and term it was seen in
+    /// (reset on restart).
+    commits: HashMap<NodeId, (LogIndex, Role, Term)>,
+    /// (voter, term) → the candidate it granted its vote to.
+    votes: HashMap<(NodeId, Term), NodeId>,
     /// Per member: the index applied last (reset on restart).
     applied: HashMap<NodeId, LogIndex>,
 }
@@ -85,12 +93,32 @@ impl SafetyChecker {
                 ));
             }
         }
-        let last_commit = self.commits.insert(id, member.commit).unwrap_or_default();
+        let seen = (member.commit, member.role, member.term);
+        let (last_commit, last_role, last_term) =
+            self.commits
+                .insert(id, seen)
+                .unwrap_or((LogIndex(0), Role::Follower, Term(0)));
         if member.commit < last_commit {
             return Err(format!(
                 "commit index of {id} went back from {last_commit} to {}",
                 member.commit
             ));
+        }
+        let first_index = member.log_base.0.next();
+        if member.role == Role::Leader
+            && last_role == Role::Leader
+            && last_term == member.term
+            && member.commit > last_commit
+            && member.commit >= first_index
+        {
+            let term = member.log[(member.commit - first_index) as usize].term;
+            if term != member.term {
+                return Err(format!(
+                    "commit rule: {id}, leader of term {}, committed index {} of term {term} \
+                     by counting replicas",
+                    member.term, member.commit
+                ));
+            }
         }
         let mut previous_term = Some(member.log_base.1);
         for entry in member.log {
@@ -131,6 +159,22 @@ impl SafetyChecker {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Records a vote granted on the wire: `voter` to `candidate` in `term`.
+    pub fn vote_granted(
+        &mut self,
+        voter: NodeId,
+        term: Term,
+        candidate: NodeId,
+    ) -> Result<(), Broken> {
+        let first = *self.votes.entry((voter, term)).or_insert(candidate);
+        if first != candidate {
+            return Err(format!(
+                "election safety: {voter} voted for {first} and then for {candidate} in term {term}"
+            ));
         }
         Ok(())
     }

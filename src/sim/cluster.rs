@@ -11,7 +11,7 @@ use crate::linearizability::kv::{KvInput, KvOutput, check_kv};
 use crate::linearizability::{Operation, Verdict};
 use crate::raft::{
     ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState, Config,
-    EntryType, LogIndex, MemStorage, NodeId, RawNode, Role, SeededRng, Storage, Term,
+    EntryType, LogIndex, MemStorage, MessageType, NodeId, RawNode, Role, SeededRng, Storage, Term,
 };
 
 /// Search steps the linearizability checker may spend on one key.
@@ -200,8 +200,8 @@ impl Simulation {
         config.pre_vote = self.params.pre_vote;
         config.check_quorum = self.params.check_quorum;
         config.applied = applied;
-        config.max_size_per_msg_bytes = 4 * 1024;
-        config.max_inflight_msgs = 8;
+        config.max_size_per_msg_bytes = self.params.max_size_per_msg_bytes;
+        config.max_inflight_msgs = self.params.max_inflight_msgs;
         config.seed = self.rng.next_u64();
         config
     }
@@ -338,6 +338,11 @@ impl Simulation {
                 store.set_hard_state(hard_state);
             }
             for message in ready.messages {
+                if message.msg_type == MessageType::RequestVoteResponse && !message.reject {
+                    self.checker
+                        .vote_granted(message.from, message.term, message.to)
+                        .map_err(safety)?;
+                }
                 self.network.send(message, self.now, &mut self.rng);
             }
             let term = raw.raft().term;
@@ -639,9 +644,18 @@ impl Simulation {
             self.restart(id);
         }
         if self.rng.chance(self.params.crash_per_mille, 1000) {
+            // Half the crashes hit the leader: failover is where Raft's hard cases live.
             let up = self.up_members();
-            if let Some(id) = self.pick(&up) {
-                let down_steps = self.rng.range(1, self.params.down_steps_max);
+            let victim = match self.leader() {
+                Some(leader) if self.rng.chance(1, 2) => Some(leader),
+                _ => self.pick(&up),
+            };
+            if let Some(id) = victim {
+                let down_steps = if self.rng.chance(1, 2) {
+                    self.rng.range(1, 6)
+                } else {
+                    self.rng.range(1, self.params.down_steps_max)
+                };
                 self.log(format_args!("crash {id} for {down_steps} steps"));
                 self.crash(id, Some(self.now + down_steps));
                 self.faults += 1;

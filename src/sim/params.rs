@@ -28,8 +28,15 @@ pub struct Params {
     pub delay_steps_max: u64,
     /// Chance per mille per step that a member crashes.
     pub crash_per_mille: u64,
-    /// How long a crashed member stays down, at most.
+    /// How long a crashed member stays down, at most. Half of all crashes are quick
+    /// restarts (a few steps: a process restarted by its supervisor), which is what
+    /// catches state that should have been persisted before a reply.
     pub down_steps_max: u64,
+    /// The largest append message, in bytes (a message holds at least one entry, so a
+    /// tiny limit sends one entry per message).
+    pub max_size_per_msg_bytes: u64,
+    /// Appends in flight per follower.
+    pub max_inflight_msgs: usize,
     /// Chance per mille per step of a partition change (cut or heal).
     pub partition_per_mille: u64,
     /// Chance per mille per step of a membership change proposal.
@@ -63,8 +70,10 @@ impl Params {
             drop_per_mille: [0, 10, 50, 150][rng.range(0, 4) as usize],
             dup_per_mille: [0, 10, 50][rng.range(0, 3) as usize],
             delay_steps_max: rng.range(1, 9),
-            crash_per_mille: [0, 2, 5, 10][rng.range(0, 4) as usize],
+            crash_per_mille: [0, 2, 5, 10, 30][rng.range(0, 5) as usize],
             down_steps_max: rng.range(20, 300),
+            max_size_per_msg_bytes: [1, 200, 4096, 1 << 20][rng.range(0, 4) as usize],
+            max_inflight_msgs: [1, 2, 8, 256][rng.range(0, 4) as usize],
             partition_per_mille: [0, 3, 10][rng.range(0, 3) as usize],
             conf_change_per_mille: [0, 3, 8][rng.range(0, 3) as usize],
             transfer_per_mille: [0, 2, 5][rng.range(0, 3) as usize],
