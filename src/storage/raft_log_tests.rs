@@ -449,8 +449,11 @@ fn random_step(rng: &mut SeededRng, model: &MemStorage) -> Step {
             })
         }
         6 => {
+            // A snapshot from the leader, sometimes with entries after it (one Ready).
             let index = hs.commit.max(snapshot_index).0 + rng.range(1, 8);
             let term = hs.term.0.max(1) + rng.range(0, 2);
+            let count = rng.range(0, 4);
+            let commit = index + rng.range(0, count + 1);
             Step::Persist(LogWrite {
                 snapshot: Some(Snapshot {
                     data: format!("snapshot at {index}").into_bytes(),
@@ -460,8 +463,8 @@ fn random_step(rng: &mut SeededRng, model: &MemStorage) -> Step {
                         term: Term(term),
                     },
                 }),
-                entries: Vec::new(),
-                hard_state: None,
+                entries: entries(index + 1..=index + count, term),
+                hard_state: (count > 0).then(|| hard_state(term, hs.vote.0, commit)),
                 sync: rng.chance(1, 2),
             })
         }
@@ -507,6 +510,8 @@ fn assert_agree(disk: &DiskRaftStorage, model: &MemStorage, context: &str) {
 
 #[test]
 fn random_histories_agree_with_mem_storage_across_reopens() {
+    // How often each kind of step ran, to prove the history exercised them all.
+    let (mut truncations, mut snapshots, mut compactions, mut reopens) = (0, 0, 0, 0);
     for seed in 0..12u64 {
         let dir = TestDir::new(&format!("random-{seed}"));
         let mut rng = SeededRng::new(seed);
@@ -516,6 +521,13 @@ fn random_histories_agree_with_mem_storage_across_reopens() {
             let context = format!("after step {step} of seed {seed}");
             match random_step(&mut rng, &model) {
                 Step::Persist(write) => {
+                    let last = model.last_index().unwrap();
+                    if write.entries.first().is_some_and(|e| e.index <= last) {
+                        truncations += 1;
+                    }
+                    if write.snapshot.is_some() {
+                        snapshots += 1;
+                    }
                     disk.persist(&write)
                         .unwrap_or_else(|e| panic!("persist {context}: {e}"));
                     if let Some(snapshot) = &write.snapshot {
@@ -531,8 +543,10 @@ fn random_histories_agree_with_mem_storage_across_reopens() {
                     disk.compact(index, conf_state.clone(), data.clone())
                         .unwrap_or_else(|e| panic!("compact {context}: {e}"));
                     model.create_snapshot(index, conf_state, data).unwrap();
+                    compactions += 1;
                 }
                 Step::Reopen => {
+                    reopens += 1;
                     drop(disk);
                     disk = open(&dir);
                 }
@@ -542,4 +556,29 @@ fn random_histories_agree_with_mem_storage_across_reopens() {
         drop(disk);
         assert_agree(&open(&dir), &model, &format!("at the end of seed {seed}"));
     }
+    for (kind, count) in [
+        ("overwrites of a suffix", truncations),
+        ("snapshot installs", snapshots),
+        ("compactions", compactions),
+        ("reopens", reopens),
+    ] {
+        assert!(count >= 20, "the random histories ran only {count} {kind}");
+    }
+}
+
+#[test]
+fn handles_share_one_log_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<DiskRaftStorage>();
+    let dir = TestDir::new("threads");
+    let reader = open(&dir);
+    let writer = reader.clone();
+    std::thread::spawn(move || append(&writer, entries(1..=4, 1), hard_state(1, 1, 3)))
+        .join()
+        .expect("writer thread");
+    assert_eq!(all_entries(&reader), entries(1..=4, 1));
+    assert_eq!(
+        reader.initial_state().unwrap().hard_state,
+        hard_state(1, 1, 3)
+    );
 }
