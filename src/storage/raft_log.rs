@@ -8,6 +8,11 @@
 //!
 //! Encoding and checksums are in [`super::codec`].
 //!
+//! Memory: the cache holds every entry after the snapshot, as etcd's `MemoryStorage`
+//! does. Its size is bounded by compaction: the driver MUST call
+//! [`DiskRaftStorage::compact`] regularly (etcd keeps a few thousand entries after each
+//! snapshot), or the log grows in memory as it does on disk.
+//!
 //! Invariant (kept by every write, checked at open): the `raft_log` keyspace holds
 //! exactly the entries `snapshot index + 1 ..= last index`, contiguous, each under its
 //! own index, with terms that never go down; the hard state's commit is at most the

@@ -101,6 +101,16 @@ fn a_fresh_store_is_empty() {
 }
 
 #[test]
+fn a_second_open_of_the_same_folder_fails_while_the_first_is_open() {
+    let dir = TestDir::new("locked");
+    let first = MemberStore::open(dir.path()).expect("first open");
+    let second = MemberStore::open(dir.path());
+    assert!(second.is_err(), "two stores over one folder: {second:?}");
+    drop(first);
+    MemberStore::open(dir.path()).expect("open after the first is closed");
+}
+
+#[test]
 fn entries_hard_state_and_snapshot_survive_a_reopen() {
     let dir = TestDir::new("roundtrip");
     let snapshot = Snapshot {
