@@ -7,6 +7,8 @@
 //!   sequential key-value model, used by the simulation and the fault tests.
 //! - [`sim`]: a deterministic simulation of a whole cluster on a faulty network, driven by
 //!   one seed, that checks Raft's safety properties and the clients' history.
+//! - [`storage`]: a member's durable storage on fjall: the raft log (checksummed, fsynced
+//!   before acknowledgements) and the MVCC backend.
 //!
 //! The server (actors, storage, gRPC and HTTP APIs) builds on these in later stages; see
 //! `README.md` for what runs today.
@@ -18,3 +20,4 @@ pub mod linearizability;
 pub mod mvcc;
 pub mod raft;
 pub mod sim;
+pub mod storage;

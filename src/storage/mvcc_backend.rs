@@ -1,0 +1,125 @@
+//! The MVCC [`Backend`] over fjall: records in keyspace `kv`, meta entries in `meta`.
+
+use std::collections::HashSet;
+
+use fjall::{Database, Keyspace, PersistMode};
+
+use crate::mvcc::{Backend, BackendError, BatchOp, Record, WriteBatch};
+
+/// A [`Backend`] over the `kv` and `meta` keyspaces of a member's fjall database.
+///
+/// [`commit`](Backend::commit) is one atomic fjall batch flushed to the OS but not
+/// fsynced: the raft log is the durable record, and a crash loses whole batches only
+/// (see the crash-safety rules of [`crate::storage`]). [`sync`](Self::sync) makes
+/// everything durable, before the raft log is compacted.
+///
+/// A cheap handle (`Clone`); the applier is its only writer. fjall may block: call it
+/// from a dedicated thread, not from an async one.
+#[derive(Clone)]
+pub struct FjallBackend {
+    db: Database,
+    kv: Keyspace,
+    meta: Keyspace,
+}
+
+fn backend_error(what: &str, err: fjall::Error) -> BackendError {
+    BackendError::new(format!("{what}: {err}"))
+}
+
+impl FjallBackend {
+    /// A backend over `kv` (records) and `meta` of `db`.
+    pub fn new(db: Database, kv: Keyspace, meta: Keyspace) -> FjallBackend {
+        FjallBackend { db, kv, meta }
+    }
+
+    /// Fsyncs every batch committed so far (and, as the journal is shared, every other
+    /// write to the member's database).
+    pub fn sync(&self) -> Result<(), BackendError> {
+        self.db
+            .persist(PersistMode::SyncAll)
+            .map_err(|e| backend_error("syncing the backend", e))
+    }
+
+    /// The bytes the member's database takes on disk (all keyspaces and the journal), as
+    /// etcd reports its db size. 0 if fjall cannot tell.
+    pub fn disk_size(&self) -> u64 {
+        self.db
+            .disk_space()
+            .unwrap_or_else(|_| self.kv.disk_space() + self.meta.disk_space())
+    }
+}
+
+impl Backend for FjallBackend {
+    fn get_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        self.kv
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| backend_error("reading a record", e))
+    }
+
+    fn scan_records(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Record>, BackendError> {
+        let iter = match end {
+            Some(end) if end <= start => return Ok(Vec::new()),
+            Some(end) => self.kv.range(start..end),
+            None => self.kv.range(start..),
+        };
+        iter.take(limit)
+            .map(|item| {
+                item.into_inner()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| backend_error("scanning records", e))
+            })
+            .collect()
+    }
+
+    fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        self.meta
+            .get(key)
+            .map(|v| v.map(|v| v.to_vec()))
+            .map_err(|e| backend_error("reading a meta entry", e))
+    }
+
+    fn commit(&mut self, batch: WriteBatch) -> Result<(), BackendError> {
+        // All changes of a fjall batch share one sequence number, so two changes to one
+        // key would not be ordered: keep only the last change of each key, as the
+        // `WriteBatch` contract says it wins.
+        let mut seen: HashSet<(bool, &[u8])> = HashSet::with_capacity(batch.len());
+        let mut out = self.db.batch();
+        for op in batch.ops().iter().rev() {
+            let (is_record, key) = match op {
+                BatchOp::PutRecord { key, .. } | BatchOp::DeleteRecord { key } => (true, key),
+                BatchOp::PutMeta { key, .. } | BatchOp::DeleteMeta { key } => (false, key),
+            };
+            if !seen.insert((is_record, key.as_slice())) {
+                continue;
+            }
+            let keyspace = if is_record { &self.kv } else { &self.meta };
+            match op {
+                BatchOp::PutRecord { value, .. } | BatchOp::PutMeta { value, .. } => {
+                    out.insert(keyspace, key.as_slice(), value.as_slice());
+                }
+                BatchOp::DeleteRecord { .. } | BatchOp::DeleteMeta { .. } => {
+                    out.remove(keyspace, key.as_slice());
+                }
+            }
+        }
+        out.durability(Some(PersistMode::Buffer))
+            .commit()
+            .map_err(|e| backend_error("committing a batch", e))
+    }
+}
+
+impl std::fmt::Debug for FjallBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FjallBackend").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+#[path = "mvcc_backend_tests.rs"]
+mod tests;
