@@ -16,8 +16,12 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod linearizability;
+pub mod metrics;
 pub mod mvcc;
+pub mod pb;
 pub mod raft;
+pub mod server;
 pub mod sim;
 pub mod storage;

@@ -1,0 +1,112 @@
+//! The Maintenance service: Status and Alarm today; the rest answers "not implemented
+//! yet" (issue 5) rather than pretending.
+
+use std::pin::Pin;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use super::status::not_implemented;
+use crate::pb::etcdserverpb::{self as pb, maintenance_server::Maintenance};
+use crate::server::handle::MemberHandle;
+
+/// The version this member reports: the etcd API version it implements.
+pub const SERVER_VERSION: &str = "3.5.0";
+/// The cluster version it reports.
+pub const CLUSTER_VERSION: &str = "3.5.0";
+
+/// etcd's Maintenance service on one member.
+pub struct MaintenanceService {
+    member: MemberHandle,
+}
+
+impl MaintenanceService {
+    /// The service of `member`.
+    pub fn new(member: MemberHandle) -> MaintenanceService {
+        MaintenanceService { member }
+    }
+}
+
+type SnapshotStream = Pin<Box<dyn Stream<Item = Result<pb::SnapshotResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Maintenance for MaintenanceService {
+    async fn alarm(
+        &self,
+        request: Request<pb::AlarmRequest>,
+    ) -> Result<Response<pb::AlarmResponse>, Status> {
+        // No alarm can be raised yet (NOSPACE and CORRUPT come with issue 5), so the
+        // list is truly empty; activating or deactivating one is refused.
+        if request.get_ref().action != pb::alarm_request::AlarmAction::Get as i32 {
+            return Err(not_implemented("activating or deactivating alarms"));
+        }
+        Ok(Response::new(pb::AlarmResponse {
+            header: Some(self.member.header(self.member.applied().revision)),
+            alarms: Vec::new(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        _: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let raft = self.member.status();
+        let applied = self.member.applied();
+        let db_size = self.member.db_size().await as i64;
+        self.member.metrics.db_total_size.set(db_size);
+        Ok(Response::new(pb::StatusResponse {
+            header: Some(self.member.header(applied.revision)),
+            version: SERVER_VERSION.to_string(),
+            db_size,
+            leader: raft.leader.0,
+            raft_index: raft.commit.0,
+            raft_term: raft.term.0,
+            raft_applied_index: applied.index.0,
+            errors: Vec::new(),
+            db_size_in_use: db_size,
+            is_learner: raft.is_learner,
+            ..Default::default()
+        }))
+    }
+
+    async fn defragment(
+        &self,
+        _: Request<pb::DefragmentRequest>,
+    ) -> Result<Response<pb::DefragmentResponse>, Status> {
+        Err(not_implemented("Defragment"))
+    }
+
+    async fn hash(&self, _: Request<pb::HashRequest>) -> Result<Response<pb::HashResponse>, Status> {
+        Err(not_implemented("Hash"))
+    }
+
+    async fn hash_kv(
+        &self,
+        _: Request<pb::HashKvRequest>,
+    ) -> Result<Response<pb::HashKvResponse>, Status> {
+        Err(not_implemented("HashKV"))
+    }
+
+    type SnapshotStream = SnapshotStream;
+
+    async fn snapshot(
+        &self,
+        _: Request<pb::SnapshotRequest>,
+    ) -> Result<Response<Self::SnapshotStream>, Status> {
+        Err(not_implemented("Snapshot"))
+    }
+
+    async fn move_leader(
+        &self,
+        _: Request<pb::MoveLeaderRequest>,
+    ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
+        Err(not_implemented("MoveLeader"))
+    }
+
+    async fn downgrade(
+        &self,
+        _: Request<pb::DowngradeRequest>,
+    ) -> Result<Response<pb::DowngradeResponse>, Status> {
+        Err(not_implemented("Downgrade"))
+    }
+}

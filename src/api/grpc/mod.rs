@@ -1,0 +1,6 @@
+//! etcd's gRPC services (tonic), one set per member.
+
+pub mod cluster;
+pub mod kv;
+pub mod maintenance;
+pub mod status;

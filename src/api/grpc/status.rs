@@ -1,0 +1,33 @@
+//! Request failures as gRPC statuses, with etcd's codes and messages.
+
+use tonic::{Code, Status};
+
+use crate::mvcc::{self, GrpcCode};
+use crate::server::handle::ApiError;
+
+/// The status etcd answers for `error`.
+pub fn status(error: ApiError) -> Status {
+    match error {
+        ApiError::Mvcc(e) => mvcc_status(&e),
+        ApiError::TooLarge => Status::new(Code::InvalidArgument, error.to_string()),
+        ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
+    }
+}
+
+/// The status etcd answers for a store error.
+pub fn mvcc_status(error: &mvcc::Error) -> Status {
+    let code = match error.grpc_code() {
+        GrpcCode::InvalidArgument => Code::InvalidArgument,
+        GrpcCode::NotFound => Code::NotFound,
+        GrpcCode::OutOfRange => Code::OutOfRange,
+        GrpcCode::Unavailable => Code::Unavailable,
+        GrpcCode::DataLoss => Code::DataLoss,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// The answer to a call this member does not serve yet: a clear refusal, never a fake
+/// success.
+pub fn not_implemented(what: &str) -> Status {
+    Status::unimplemented(format!("etcd-rs: {what} is not implemented yet"))
+}

@@ -1,0 +1,65 @@
+//! The HTTP side of the client port (actix-web): `/health`, `/version` and `/metrics`,
+//! as etcd serves them. Anything else is Go's "404 page not found".
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+
+use super::grpc::maintenance::{CLUSTER_VERSION, SERVER_VERSION};
+use crate::server::handle::MemberHandle;
+
+/// How long `/health` waits for a linearizable read before answering unhealthy.
+const HEALTH_READ_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Registers the routes on an actix-web app.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .route("/health", web::get().to(health))
+        .route("/version", web::get().to(version))
+        .route("/metrics", web::get().to(metrics))
+        .default_service(web::to(not_found));
+}
+
+/// etcd 3.4's `/health`: healthy when a leader exists and a linearizable read succeeds.
+async fn health(member: web::Data<MemberHandle>) -> HttpResponse {
+    let has_leader = !member.status().leader.is_none();
+    let healthy = has_leader
+        && tokio::time::timeout(HEALTH_READ_TIMEOUT, member.linearizable_barrier())
+            .await
+            .is_ok_and(|r| r.is_ok());
+    let (status, body) = if healthy {
+        (StatusCode::OK, r#"{"health":"true"}"#)
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, r#"{"health":"false"}"#)
+    };
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}
+
+async fn version() -> HttpResponse {
+    let body = serde_json::json!({
+        "etcdserver": SERVER_VERSION,
+        "etcdcluster": CLUSTER_VERSION,
+    });
+    HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(body.to_string())
+}
+
+async fn metrics(member: web::Data<MemberHandle>) -> HttpResponse {
+    member
+        .metrics
+        .proposals_applied
+        .set(member.applied().index.0 as i64);
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(member.metrics.render())
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .content_type("text/plain; charset=utf-8")
+        .body("404 page not found\n")
+}

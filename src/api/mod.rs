@@ -1,0 +1,113 @@
+//! The client port: gRPC (tonic) and HTTP (actix-web) on one listener, as etcd serves
+//! them. A connection that opens with the HTTP/2 preface goes to tonic; anything else
+//! is HTTP/1 and is relayed to the member's actix-web server on a loopback port.
+
+pub mod grpc;
+pub mod http;
+
+use std::net::SocketAddr;
+
+use tokio::io::AsyncReadExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::Server;
+
+use crate::pb::etcdserverpb::{
+    cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
+};
+use crate::server::handle::MemberHandle;
+
+/// The HTTP/2 connection preface every gRPC client sends first.
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+/// etcd's allowance for gRPC framing on top of --max-request-bytes.
+const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+/// gRPC connections waiting to be taken by tonic (a bound, not a queue to grow).
+const PENDING_GRPC_CONNECTIONS_MAX: usize = 1024;
+
+/// Serves `member`'s client port on `listener` until the process stops. `http` is the
+/// loopback address of the member's actix-web server.
+pub async fn serve_client_port(
+    listener: TcpListener,
+    member: MemberHandle,
+    http: SocketAddr,
+) -> Result<(), tonic::transport::Error> {
+    let (grpc_tx, grpc_rx) = mpsc::channel::<TcpStream>(PENDING_GRPC_CONNECTIONS_MAX);
+    tokio::spawn(accept(listener, grpc_tx, http));
+    let max_request = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let incoming = ReceiverStream::new(grpc_rx).map_ok_stream();
+    Server::builder()
+        .add_service(health_service)
+        .add_service(
+            KvServer::new(grpc::kv::KvService::new(member.clone()))
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(usize::MAX),
+        )
+        .add_service(
+            MaintenanceServer::new(grpc::maintenance::MaintenanceService::new(member.clone()))
+                .max_decoding_message_size(max_request),
+        )
+        .add_service(
+            ClusterServer::new(grpc::cluster::ClusterService::new(member))
+                .max_decoding_message_size(max_request),
+        )
+        .serve_with_incoming(incoming)
+        .await
+}
+
+/// Wraps a stream of connections as tonic's incoming stream of results.
+trait MapOkStream: Sized {
+    fn map_ok_stream(self) -> impl tokio_stream::Stream<Item = Result<TcpStream, std::io::Error>>;
+}
+
+impl MapOkStream for ReceiverStream<TcpStream> {
+    fn map_ok_stream(self) -> impl tokio_stream::Stream<Item = Result<TcpStream, std::io::Error>> {
+        tokio_stream::StreamExt::map(self, Ok)
+    }
+}
+
+async fn accept(listener: TcpListener, grpc: mpsc::Sender<TcpStream>, http: SocketAddr) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let grpc = grpc.clone();
+        tokio::spawn(async move {
+            let mut first = [0u8; HTTP2_PREFACE.len()];
+            let Ok(n) = peek_exact(&stream, &mut first).await else {
+                return;
+            };
+            if first[..n] == *HTTP2_PREFACE {
+                let _ = grpc.send(stream).await;
+            } else {
+                relay(stream, http).await;
+            }
+        });
+    }
+}
+
+/// Peeks until `buf` is full, the peer stops sending what could be a preface, or closes.
+async fn peek_exact(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        let n = stream.peek(buf).await?;
+        if n == 0 || n == buf.len() || buf[..n] != HTTP2_PREFACE[..n] {
+            return Ok(n);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+}
+
+async fn relay(mut client: TcpStream, http: SocketAddr) {
+    let Ok(mut server) = TcpStream::connect(http).await else {
+        let mut discard = [0u8; 1];
+        let _ = client.read(&mut discard).await;
+        return;
+    };
+    let _ = server.set_nodelay(true);
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}

@@ -1,0 +1,255 @@
+//! [`MemberHandle`]: what the API layer holds of a member. It proposes requests and
+//! waits for their results, makes reads linearizable, and builds response headers.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use prost::Message as _;
+use tokio::sync::{oneshot, watch};
+
+use super::applier::{AppliedResponse, AppliedState, DbSize, ReadRange};
+use super::raft_node::{Propose, ProposeError, RaftStatus, ReadIndex};
+use super::wait::WaitRegistry;
+use crate::metrics::MemberMetrics;
+use crate::mvcc;
+use crate::pb::etcdserverpb as pb;
+
+/// Who a member is.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    /// The member id.
+    pub member_id: u64,
+    /// The cluster id.
+    pub cluster_id: u64,
+    /// --name.
+    pub name: String,
+    /// --initial-advertise-peer-urls.
+    pub peer_urls: Vec<String>,
+    /// --advertise-client-urls.
+    pub client_urls: Vec<String>,
+}
+
+/// A member of the cluster, as MemberList shows it.
+#[derive(Clone, Debug, Default)]
+pub struct MemberInfo {
+    /// The member id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its peer URLs.
+    pub peer_urls: Vec<String>,
+    /// Its client URLs.
+    pub client_urls: Vec<String>,
+    /// Whether it is a learner.
+    pub is_learner: bool,
+}
+
+/// Request limits (etcd's flags).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// --max-request-bytes.
+    pub max_request_bytes: usize,
+    /// --max-txn-ops.
+    pub max_txn_ops: usize,
+    /// How long a request may wait for its result: etcd's 5 s + 2 × election timeout.
+    pub request_timeout: Duration,
+}
+
+/// Why a request failed, before conversion to a gRPC status or an HTTP answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The store refused it (etcd's message, byte for byte).
+    #[error(transparent)]
+    Mvcc(#[from] mvcc::Error),
+    /// Over --max-request-bytes.
+    #[error("etcdserver: request is too large")]
+    TooLarge,
+    /// No result within the request timeout.
+    #[error("etcdserver: request timed out")]
+    Timeout,
+    /// The member stopped (after a storage failure).
+    #[error("etcdserver: server stopped")]
+    Stopped,
+}
+
+/// The actors a handle talks to.
+pub struct Endpoints {
+    /// The RaftNode's proposals.
+    pub propose: Recipient<Propose>,
+    /// The RaftNode's read points.
+    pub read_index: Recipient<ReadIndex>,
+    /// The Applier's reads.
+    pub reads: Recipient<ReadRange>,
+    /// The Applier's size reports.
+    pub db_size: Recipient<DbSize>,
+}
+
+/// The API layer's view of one member. Cheap to clone.
+#[derive(Clone)]
+pub struct MemberHandle {
+    /// Who the member is.
+    pub identity: Arc<Identity>,
+    /// The cluster's members.
+    pub members: Arc<Vec<MemberInfo>>,
+    /// Request limits.
+    pub limits: Limits,
+    /// The member's metrics.
+    pub metrics: Arc<MemberMetrics>,
+    endpoints: Arc<Endpoints>,
+    status: watch::Receiver<RaftStatus>,
+    applied: watch::Receiver<AppliedState>,
+    wait: Arc<WaitRegistry>,
+    next_id: Arc<AtomicU64>,
+}
+
+/// How long to wait before proposing again when no leader is known.
+const NO_LEADER_RETRY: Duration = Duration::from_millis(20);
+
+impl MemberHandle {
+    /// A handle over a started member.
+    #[expect(clippy::too_many_arguments, reason = "wiring of one member, called once")]
+    pub fn new(
+        identity: Identity,
+        members: Vec<MemberInfo>,
+        limits: Limits,
+        metrics: Arc<MemberMetrics>,
+        endpoints: Endpoints,
+        status: watch::Receiver<RaftStatus>,
+        applied: watch::Receiver<AppliedState>,
+        wait: Arc<WaitRegistry>,
+    ) -> MemberHandle {
+        // etcd's request ids: the member id's low 16 bits, then milliseconds and a
+        // counter, so ids stay unique across restarts.
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let first = ((identity.member_id & 0xffff) << 48) | ((millis << 8) & ((1 << 48) - 1));
+        MemberHandle {
+            identity: Arc::new(identity),
+            members: Arc::new(members),
+            limits,
+            metrics,
+            endpoints: Arc::new(endpoints),
+            status,
+            applied,
+            wait,
+            next_id: Arc::new(AtomicU64::new(first)),
+        }
+    }
+
+    /// The raft state now.
+    pub fn status(&self) -> RaftStatus {
+        *self.status.borrow()
+    }
+
+    /// The applied state now.
+    pub fn applied(&self) -> AppliedState {
+        *self.applied.borrow()
+    }
+
+    /// A response header at `revision`.
+    pub fn header(&self, revision: i64) -> pb::ResponseHeader {
+        pb::ResponseHeader {
+            cluster_id: self.identity.cluster_id,
+            member_id: self.identity.member_id,
+            revision,
+            raft_term: self.status().term.0,
+        }
+    }
+
+    /// Proposes a request through Raft and waits for its result.
+    pub async fn propose(
+        &self,
+        mut request: pb::InternalRaftRequest,
+    ) -> Result<AppliedResponse, ApiError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        request.header = Some(pb::RequestHeader {
+            id,
+            ..pb::RequestHeader::default()
+        });
+        let data = request.encode_to_vec();
+        if data.len() > self.limits.max_request_bytes {
+            self.metrics.proposals_failed.inc();
+            return Err(ApiError::TooLarge);
+        }
+        let deadline = Instant::now() + self.limits.request_timeout;
+        let result = self.wait.register(id);
+        self.metrics.proposals_pending.inc();
+        let outcome = self.propose_and_wait(data, deadline, result).await;
+        self.metrics.proposals_pending.dec();
+        if outcome.is_err() {
+            self.wait.cancel(id);
+            self.metrics.proposals_failed.inc();
+        }
+        outcome
+    }
+
+    async fn propose_and_wait(
+        &self,
+        data: Vec<u8>,
+        deadline: Instant,
+        result: oneshot::Receiver<super::applier::ApplyResult>,
+    ) -> Result<AppliedResponse, ApiError> {
+        loop {
+            match self.endpoints.propose.send(Propose(data.clone())).await {
+                Ok(Ok(())) => break,
+                Ok(Err(ProposeError::NoLeader)) if Instant::now() < deadline => {
+                    tokio::time::sleep(NO_LEADER_RETRY).await;
+                }
+                Ok(Err(ProposeError::NoLeader)) => return Err(ApiError::Timeout),
+                Ok(Err(ProposeError::Stopped)) | Err(_) => return Err(ApiError::Stopped),
+            }
+        }
+        match tokio::time::timeout_at(deadline.into(), result).await {
+            Ok(Ok(result)) => result.map_err(ApiError::Mvcc),
+            Ok(Err(_)) => Err(ApiError::Stopped),
+            Err(_) => Err(ApiError::Timeout),
+        }
+    }
+
+    /// Waits until this member has applied everything committed when the call began, as
+    /// confirmed by the leader with a quorum (ReadIndex): a read after this is
+    /// linearizable.
+    pub async fn linearizable_barrier(&self) -> Result<(), ApiError> {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        let (tx, rx) = oneshot::channel();
+        self.endpoints
+            .read_index
+            .send(ReadIndex(tx))
+            .await
+            .map_err(|_| ApiError::Stopped)?;
+        let index = match tokio::time::timeout_at(deadline.into(), rx).await {
+            Ok(Ok(index)) => index,
+            Ok(Err(_)) => return Err(ApiError::Stopped),
+            Err(_) => return Err(ApiError::Timeout),
+        };
+        let mut applied = self.applied.clone();
+        match tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| a.index >= index))
+            .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ApiError::Stopped),
+            Err(_) => Err(ApiError::Timeout),
+        }
+    }
+
+    /// Serves a range: linearizable unless `serializable` is set.
+    pub async fn range(&self, request: mvcc::RangeRequest) -> Result<mvcc::RangeResponse, ApiError> {
+        if !request.serializable {
+            self.linearizable_barrier().await?;
+        }
+        self.endpoints
+            .reads
+            .send(ReadRange(request))
+            .await
+            .map_err(|_| ApiError::Stopped)?
+            .map_err(ApiError::Mvcc)
+    }
+
+    /// The backend's size on disk.
+    pub async fn db_size(&self) -> u64 {
+        self.endpoints.db_size.send(DbSize).await.unwrap_or(0)
+    }
+}

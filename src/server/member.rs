@@ -1,0 +1,184 @@
+//! Starting one member: storage, the MVCC store, and the actors, each on its own
+//! arbiter (thread), wired to each other and to the transport.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use tokio::sync::watch;
+
+use super::applier::{Applier, ConnectRaft, SizeOf};
+use super::handle::{Endpoints, Identity, Limits, MemberHandle, MemberInfo};
+use super::log_store::{LogStore, SharedMemLog};
+use super::raft_log::RaftLog;
+use super::raft_node::{RaftNode, RaftStatus};
+use super::transport::InProcessNetwork;
+use super::wait::WaitRegistry;
+use crate::metrics::MemberMetrics;
+use crate::mvcc::{Backend, MemBackend, MvccStore};
+use crate::raft::{ConfState, Config, LogIndex, NodeId, RawNode, StorageError};
+use crate::storage::MemberStore;
+
+/// Where a member keeps its state.
+#[derive(Clone, Debug)]
+pub enum StorageKind {
+    /// On disk, under this --data-dir.
+    Disk(PathBuf),
+    /// In memory only (`etcd-rs dev --ephemeral`): nothing survives the process.
+    Memory,
+}
+
+/// Everything needed to start one member.
+#[derive(Clone, Debug)]
+pub struct MemberSpec {
+    /// Who it is.
+    pub identity: Identity,
+    /// The initial cluster (every voter, this member included).
+    pub members: Vec<MemberInfo>,
+    /// Where its state lives.
+    pub storage: StorageKind,
+    /// --heartbeat-interval.
+    pub heartbeat: Duration,
+    /// --election-timeout.
+    pub election_timeout: Duration,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data dir could not be opened or is damaged.
+    #[error("cannot open the data dir: {0}")]
+    Storage(#[from] StorageError),
+    /// The MVCC store could not be opened.
+    #[error("cannot open the key-value store: {0}")]
+    Mvcc(#[from] crate::mvcc::Error),
+    /// The raft configuration is invalid.
+    #[error("invalid raft configuration: {0}")]
+    Raft(#[from] crate::raft::Error),
+    /// Metrics could not be registered.
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+/// A running member: its handle, and the arbiters its actors run on.
+pub struct RunningMember {
+    /// What the API layer uses.
+    pub handle: MemberHandle,
+    arbiters: Vec<Arbiter>,
+}
+
+impl RunningMember {
+    /// Stops the member's actors.
+    pub fn stop(self) {
+        for arbiter in self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Starts a member and connects it to `network`. MUST be called inside an actix System.
+pub fn start_member(spec: MemberSpec, network: &InProcessNetwork) -> Result<RunningMember, StartError> {
+    let voters = ConfState::with_voters(spec.members.iter().map(|m| NodeId(m.id)));
+    match spec.storage.clone() {
+        StorageKind::Disk(dir) => {
+            let store = MemberStore::open(&dir)?;
+            let log = store.raft_storage();
+            if log.is_empty()? {
+                log.bootstrap(voters)?;
+            }
+            let size_of: SizeOf<_> = Box::new(|b: &crate::storage::FjallBackend| b.disk_size());
+            start_with(spec, log, store.mvcc_backend(), size_of, network)
+        }
+        StorageKind::Memory => {
+            let log = SharedMemLog::new_with_conf_state(voters);
+            let size_of: SizeOf<MemBackend> = Box::new(|_| 0);
+            start_with(spec, log, MemBackend::new(), size_of, network)
+        }
+    }
+}
+
+fn start_with<S, B>(
+    spec: MemberSpec,
+    log: S,
+    backend: B,
+    size_of: SizeOf<B>,
+    network: &InProcessNetwork,
+) -> Result<RunningMember, StartError>
+where
+    S: LogStore,
+    B: Backend + Send + Unpin + 'static,
+{
+    let metrics = Arc::new(MemberMetrics::new()?);
+    let store = MvccStore::open(backend)?;
+    let applied = store.applied_index()?;
+    let id = NodeId(spec.identity.member_id);
+
+    let heartbeat_ms = spec.heartbeat.as_millis().max(1) as u64;
+    let mut config = Config::new(id);
+    config.heartbeat_ticks = 1;
+    config.election_ticks = (spec.election_timeout.as_millis() as u64 / heartbeat_ms).max(2);
+    config.applied = LogIndex(applied.index);
+    config.seed = id.0
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+    let raw = RawNode::new(&config, log.clone())?;
+
+    let wait = Arc::new(WaitRegistry::default());
+    let (applied_tx, applied_rx) = watch::channel(Default::default());
+    let (status_tx, status_rx) = watch::channel(RaftStatus::default());
+
+    let applier_arbiter = Arbiter::new();
+    let applier = {
+        let (wait, metrics) = (wait.clone(), metrics.clone());
+        Applier::start_in_arbiter(&applier_arbiter.handle(), move |_| {
+            Applier::new(store, wait, applied_tx, metrics, size_of)
+        })
+    };
+    let writer = RaftLog::start(log, metrics.clone());
+    let raft_arbiter = Arbiter::new();
+    let raft = {
+        let transport = Arc::new(network.clone());
+        let (applier, metrics) = (applier.clone().recipient(), metrics.clone());
+        let election_timeout = spec.election_timeout;
+        let tick = spec.heartbeat;
+        RaftNode::start_in_arbiter(&raft_arbiter.handle(), move |_| {
+            RaftNode::new(
+                raw,
+                writer,
+                transport,
+                applier,
+                tick,
+                election_timeout,
+                status_tx,
+                metrics,
+            )
+        })
+    };
+    applier.do_send(ConnectRaft(raft.clone().recipient()));
+    network.register(id, raft.clone().recipient());
+
+    let endpoints = Endpoints {
+        propose: raft.clone().recipient(),
+        read_index: raft.recipient(),
+        reads: applier.clone().recipient(),
+        db_size: applier.recipient(),
+    };
+    let handle = MemberHandle::new(
+        spec.identity,
+        spec.members,
+        spec.limits,
+        metrics,
+        endpoints,
+        status_rx,
+        applied_rx,
+        wait,
+    );
+    Ok(RunningMember {
+        handle,
+        arbiters: vec![applier_arbiter, raft_arbiter],
+    })
+}

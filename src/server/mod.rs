@@ -1,0 +1,20 @@
+//! The actors of one member (see `../shared/DESIGN.md`):
+//!
+//! - [`raft_node`]: RaftNode drives the pure raft core, ticks it, and carries out its
+//!   Ready batches.
+//! - [`raft_log`]: RaftLog persists the raft log on its own thread, many proposals per
+//!   fsync.
+//! - [`applier`]: the Applier applies committed entries to the MVCC store and answers
+//!   the waiting proposers.
+//! - [`transport`]: how RaftNodes reach each other (in-process in dev mode).
+//! - [`handle`]: the API layer's handle on a member; [`member`] starts one.
+
+pub mod applier;
+pub mod convert;
+pub mod handle;
+pub mod log_store;
+pub mod member;
+pub mod raft_log;
+pub mod raft_node;
+pub mod transport;
+pub mod wait;

@@ -1,0 +1,51 @@
+//! The RaftLog actor: persists each Ready's entries, hard state and snapshot on its own
+//! thread (fjall is synchronous, so it never runs on a network thread). Group commit
+//! comes from the RaftNode: while one write is in flight, new proposals pile up in the
+//! core's unstable log and go to disk together in the next write, under one fsync.
+
+use actix::prelude::*;
+
+use super::log_store::LogStore;
+use crate::raft::StorageError;
+use crate::storage::LogWrite;
+
+/// Persist one Ready's worth of state.
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct Persist(pub LogWrite);
+
+/// The writer of one member's raft log.
+pub struct RaftLog<S: LogStore> {
+    store: S,
+    metrics: std::sync::Arc<crate::metrics::MemberMetrics>,
+}
+
+impl<S: LogStore> RaftLog<S> {
+    /// Starts the writer on a dedicated thread.
+    pub fn start(store: S, metrics: std::sync::Arc<crate::metrics::MemberMetrics>) -> Addr<Self> {
+        SyncArbiter::start(1, move || RaftLog {
+            store: store.clone(),
+            metrics: metrics.clone(),
+        })
+    }
+}
+
+impl<S: LogStore> Actor for RaftLog<S> {
+    type Context = SyncContext<Self>;
+}
+
+impl<S: LogStore> Handler<Persist> for RaftLog<S> {
+    type Result = Result<(), StorageError>;
+
+    fn handle(&mut self, Persist(write): Persist, _: &mut Self::Context) -> Self::Result {
+        let started = std::time::Instant::now();
+        let sync = write.sync;
+        let result = self.store.persist(&write);
+        if sync {
+            self.metrics
+                .wal_fsync_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+}

@@ -1,0 +1,314 @@
+//! The RaftNode actor: the thin shell around the pure raft core ([`RawNode`]) of one
+//! member. It ticks the core, feeds it peer messages, proposals and read requests, and
+//! carries out each [`crate::raft::Ready`] in the order of the contract: persist (on the
+//! RaftLog actor), then send, then hand committed entries to the Applier, then advance.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::{oneshot, watch};
+
+use super::applier::ApplyEntries;
+use super::log_store::LogStore;
+use super::raft_log::{Persist, RaftLog};
+use super::transport::{Inbound, Transport};
+use crate::metrics::MemberMetrics;
+use crate::raft::{
+    ConfChange, EntryType, LogIndex, NodeId, RawNode, Ready, Role, StorageError, Term,
+};
+use crate::storage::LogWrite;
+
+/// What the rest of the member knows of its raft state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This member.
+    pub id: NodeId,
+    /// The current term.
+    pub term: Term,
+    /// The known leader, or NONE.
+    pub leader: NodeId,
+    /// This member's role.
+    pub role: Role,
+    /// The commit index.
+    pub commit: LogIndex,
+    /// Whether this member is a learner.
+    pub is_learner: bool,
+    /// False once the member stopped after a storage failure.
+    pub running: bool,
+}
+
+/// Why a proposal was not accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// No leader is known (or leadership is moving): try again shortly.
+    #[error("no leader")]
+    NoLeader,
+    /// The member stopped.
+    #[error("member stopped")]
+    Stopped,
+}
+
+/// Propose application data (an encoded `InternalRaftRequest`).
+#[derive(Message)]
+#[rtype(result = "Result<(), ProposeError>")]
+pub struct Propose(pub Vec<u8>);
+
+/// Ask for a linearizable read point: answered with the commit index to wait for.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReadIndex(pub oneshot::Sender<LogIndex>);
+
+/// The Applier applied everything up to this index.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Applied(pub LogIndex);
+
+/// Reads are confirmed in rounds: every request that arrives while a round is in flight
+/// joins the next one, so a burst of reads costs one heartbeat round.
+#[derive(Default)]
+struct ReadRounds {
+    waiting: Vec<oneshot::Sender<LogIndex>>,
+    in_flight: HashMap<Vec<u8>, Vec<oneshot::Sender<LogIndex>>>,
+    started: Option<Instant>,
+    sequence: u64,
+}
+
+/// The RaftNode of one member.
+pub struct RaftNode<S: LogStore> {
+    raw: RawNode<S>,
+    log: Addr<RaftLog<S>>,
+    transport: Arc<dyn Transport>,
+    applier: Recipient<ApplyEntries>,
+    tick: Duration,
+    election_timeout: Duration,
+    persisting: bool,
+    reads: ReadRounds,
+    status: watch::Sender<RaftStatus>,
+    metrics: Arc<MemberMetrics>,
+    stopped: bool,
+}
+
+impl<S: LogStore> RaftNode<S> {
+    /// A RaftNode over a started core. `tick` is etcd's --heartbeat-interval divided by
+    /// the core's heartbeat ticks.
+    #[expect(clippy::too_many_arguments, reason = "wiring of one member, called once")]
+    pub fn new(
+        raw: RawNode<S>,
+        log: Addr<RaftLog<S>>,
+        transport: Arc<dyn Transport>,
+        applier: Recipient<ApplyEntries>,
+        tick: Duration,
+        election_timeout: Duration,
+        status: watch::Sender<RaftStatus>,
+        metrics: Arc<MemberMetrics>,
+    ) -> RaftNode<S> {
+        RaftNode {
+            raw,
+            log,
+            transport,
+            applier,
+            tick,
+            election_timeout,
+            persisting: false,
+            reads: ReadRounds::default(),
+            status,
+            metrics,
+            stopped: false,
+        }
+    }
+
+    fn publish_status(&mut self) {
+        let raft = self.raw.raft();
+        let status = RaftStatus {
+            id: raft.id,
+            term: raft.term,
+            leader: raft.lead,
+            role: raft.role,
+            commit: raft.log.committed,
+            is_learner: raft.is_learner,
+            running: !self.stopped,
+        };
+        let previous = *self.status.borrow();
+        if previous.leader != status.leader && !status.leader.is_none() {
+            self.metrics.leader_changes.inc();
+        }
+        self.metrics
+            .has_leader
+            .set(i64::from(!status.leader.is_none()));
+        self.metrics
+            .is_leader
+            .set(i64::from(status.role == Role::Leader));
+        if previous != status {
+            self.status.send_replace(status);
+        }
+    }
+
+    /// Takes the next Ready, if any and if none is being persisted.
+    fn drive(&mut self, ctx: &mut Context<Self>) {
+        if self.stopped || self.persisting || !self.raw.has_ready() {
+            return;
+        }
+        let ready = self.raw.ready();
+        let write = LogWrite {
+            snapshot: ready.snapshot.clone(),
+            entries: ready.entries.clone(),
+            hard_state: ready.hard_state,
+            sync: ready.must_sync,
+        };
+        self.persisting = true;
+        if write.is_empty() {
+            self.after_persist(ready, ctx);
+            return;
+        }
+        self.metrics
+            .proposals_batch
+            .observe(write.entries.len() as f64);
+        self.log
+            .send(Persist(write))
+            .into_actor(self)
+            .then(move |result, act, ctx| {
+                match result {
+                    Ok(Ok(())) => act.after_persist(ready, ctx),
+                    Ok(Err(e)) => act.fail(&e, ctx),
+                    Err(e) => act.fail(&StorageError::Other(e.to_string()), ctx),
+                }
+                fut::ready(())
+            })
+            .spawn(ctx);
+    }
+
+    fn after_persist(&mut self, ready: Ready, ctx: &mut Context<Self>) {
+        self.transport.send(ready.messages);
+        for entry in &ready.committed_entries {
+            if entry.entry_type == EntryType::ConfChange {
+                match ConfChange::decode(&entry.data) {
+                    Ok(change) => {
+                        if let Err(e) = self.raw.apply_conf_change(&change) {
+                            eprintln!("etcd-rs: committed conf change refused: {e}");
+                        }
+                    }
+                    Err(e) => eprintln!("etcd-rs: committed conf change unreadable: {e}"),
+                }
+            }
+        }
+        if !ready.committed_entries.is_empty() {
+            self.metrics
+                .proposals_committed
+                .set(self.raw.raft().log.committed.0 as i64);
+            self.applier.do_send(ApplyEntries {
+                entries: ready.committed_entries,
+            });
+        }
+        for read in ready.read_states {
+            if let Some(waiters) = self.reads.in_flight.remove(&read.request_context) {
+                for waiter in waiters {
+                    let _ = waiter.send(read.index);
+                }
+                self.reads.started = None;
+            }
+        }
+        self.raw.advance();
+        self.persisting = false;
+        self.publish_status();
+        self.start_read_round();
+        self.drive(ctx);
+    }
+
+    /// A storage failure: stop, never acknowledging what may not be on disk.
+    fn fail(&mut self, error: &StorageError, ctx: &mut Context<Self>) {
+        eprintln!(
+            "etcd-rs: member {} stops: persisting the raft log failed: {error}",
+            self.raw.raft().id
+        );
+        self.stopped = true;
+        self.publish_status();
+        ctx.stop();
+    }
+
+    /// Starts a read round for the requests waiting, unless one is in flight.
+    fn start_read_round(&mut self) {
+        let stale = self
+            .reads
+            .started
+            .is_some_and(|t| t.elapsed() > 2 * self.election_timeout);
+        if stale {
+            // The round was lost (leadership changed): its requests join the next one.
+            let lost: Vec<_> = self.reads.in_flight.drain().flat_map(|(_, w)| w).collect();
+            self.reads.waiting.extend(lost);
+            self.reads.started = None;
+        }
+        if self.reads.started.is_some() || self.reads.waiting.is_empty() {
+            return;
+        }
+        self.reads.waiting.retain(|w| !w.is_closed());
+        if self.reads.waiting.is_empty() {
+            return;
+        }
+        self.reads.sequence += 1;
+        let context = self.reads.sequence.to_be_bytes().to_vec();
+        if self.raw.read_index(context.clone()).is_ok() {
+            let waiters = std::mem::take(&mut self.reads.waiting);
+            self.reads.in_flight.insert(context, waiters);
+            self.reads.started = Some(Instant::now());
+        }
+    }
+}
+
+impl<S: LogStore> Actor for RaftNode<S> {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(4096);
+        self.publish_status();
+        ctx.run_interval(self.tick, |act, ctx| {
+            act.raw.tick();
+            act.start_read_round();
+            act.drive(ctx);
+        });
+    }
+}
+
+impl<S: LogStore> Handler<Inbound> for RaftNode<S> {
+    type Result = ();
+
+    fn handle(&mut self, Inbound(message): Inbound, ctx: &mut Context<Self>) {
+        // A message the core refuses (from an unknown peer) is dropped, as etcd does.
+        let _ = self.raw.step(message);
+        self.drive(ctx);
+    }
+}
+
+impl<S: LogStore> Handler<Propose> for RaftNode<S> {
+    type Result = Result<(), ProposeError>;
+
+    fn handle(&mut self, Propose(data): Propose, ctx: &mut Context<Self>) -> Self::Result {
+        if self.stopped {
+            return Err(ProposeError::Stopped);
+        }
+        let result = self.raw.propose(data).map_err(|_| ProposeError::NoLeader);
+        self.drive(ctx);
+        result
+    }
+}
+
+impl<S: LogStore> Handler<ReadIndex> for RaftNode<S> {
+    type Result = ();
+
+    fn handle(&mut self, ReadIndex(waiter): ReadIndex, ctx: &mut Context<Self>) {
+        self.reads.waiting.push(waiter);
+        self.start_read_round();
+        self.drive(ctx);
+    }
+}
+
+impl<S: LogStore> Handler<Applied> for RaftNode<S> {
+    type Result = ();
+
+    fn handle(&mut self, Applied(index): Applied, ctx: &mut Context<Self>) {
+        self.raw.applied_to(index);
+        self.metrics.proposals_applied.set(index.0 as i64);
+        self.drive(ctx);
+    }
+}

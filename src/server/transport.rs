@@ -1,0 +1,68 @@
+//! How a member's RaftNode reaches its peers: the [`Transport`] trait, and the
+//! in-process network of dev mode, where every member lives in one process.
+//!
+//! Raft tolerates loss, so a transport MAY drop a message rather than block or queue
+//! without bound: the in-process one drops when a peer's mailbox is full or the peer is
+//! stopped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+
+use crate::raft::{Message, NodeId};
+
+/// A message from a peer, for the RaftNode.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Inbound(pub Message);
+
+/// Sends raft messages to peers.
+pub trait Transport: Send + Sync {
+    /// Sends each message to its `to`, dropping what cannot be delivered now.
+    fn send(&self, messages: Vec<Message>);
+}
+
+/// The members of one process, by id: dev mode's network.
+#[derive(Clone, Default)]
+pub struct InProcessNetwork {
+    peers: Arc<RwLock<HashMap<NodeId, Recipient<Inbound>>>>,
+}
+
+impl InProcessNetwork {
+    /// An empty network.
+    pub fn new() -> InProcessNetwork {
+        InProcessNetwork::default()
+    }
+
+    /// Connects member `id`.
+    pub fn register(&self, id: NodeId, recipient: Recipient<Inbound>) {
+        self.peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, recipient);
+    }
+
+    /// Disconnects member `id` (it stopped).
+    pub fn unregister(&self, id: NodeId) {
+        self.peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+    }
+}
+
+impl Transport for InProcessNetwork {
+    fn send(&self, messages: Vec<Message>) {
+        let peers = self
+            .peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for message in messages {
+            if let Some(peer) = peers.get(&message.to) {
+                // A full mailbox or a stopped peer loses the message; Raft retries.
+                let _ = peer.try_send(Inbound(message));
+            }
+        }
+    }
+}
