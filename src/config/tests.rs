@@ -1,0 +1,1 @@
+//! End-to-end tests of [`parse`](super::parse): flags, environment, config file.
