@@ -322,12 +322,3 @@ fn check_security_section(
     }
     Ok(())
 }
-
-/// Whether a key is one etcd's config file reads (for tests and tooling).
-#[cfg(test)]
-pub(crate) fn is_config_file_key(key: &str) -> bool {
-    SECURITY_SECTIONS.iter().any(|(s, _)| *s == key)
-        || flags::FLAGS
-            .iter()
-            .any(|s| s.in_config_file && s.name == key && s.support != flags::Support::EtcdIgnored)
-}
