@@ -519,6 +519,34 @@ pub fn lookup(name: &str) -> Option<&'static FlagSpec> {
     FLAGS.iter().find(|s| s.name == name)
 }
 
+/// A listing of every flag for `--help`: name, value type, etcd's default, and what
+/// etcd-rs does with it when that is not "implemented".
+pub fn usage() -> String {
+    let mut out = String::from("flags (etcd 3.4's; each also read from ETCD_<FLAG>):\n");
+    for spec in FLAGS {
+        if spec.support == Support::EtcdIgnored {
+            continue;
+        }
+        let mut line = format!("  --{} {}", spec.name, spec.value.type_name());
+        if !spec.default.is_empty() {
+            line.push_str(&format!(" (default {:?})", spec.default));
+        }
+        match spec.support {
+            Support::Accepted => line.push_str(" [accepted, not implemented yet]"),
+            Support::Refused(r) => {
+                line.push_str(&format!(
+                    " [{} not implemented yet: refused if set]",
+                    r.what
+                ));
+            }
+            Support::Implemented | Support::EtcdIgnored => {}
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 /// A flag's value once read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
@@ -612,6 +640,17 @@ mod tests {
     #[test]
     fn the_table_has_every_etcd_3_4_flag() {
         assert_eq!(FLAGS.len(), 86 + 15);
+    }
+
+    #[test]
+    fn usage_lists_every_flag_but_etcds_ignored_ones() {
+        let u = usage();
+        assert!(u.contains("  --name string (default \"default\")\n"));
+        assert!(u.contains("  --cert-file string [TLS not implemented yet: refused if set]\n"));
+        assert!(
+            u.contains("  --enable-v2 bool (default \"false\") [accepted, not implemented yet]\n")
+        );
+        assert!(!u.contains("--vv"));
     }
 
     #[test]

@@ -289,7 +289,7 @@ const MAX_ELECTION_TIMEOUT_MS: u64 = 50_000;
 /// etcd's `embed.Config.Validate`, in etcd's order, with etcd's messages.
 fn validate(p: &mut Pending, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
     let invalid = ConfigError::Invalid;
-    validate_logging(p, warnings)?;
+    validate_logging(p)?;
     let c = &p.cfg;
     check_bind_urls(&c.listen_peer_urls).map_err(invalid)?;
     check_bind_urls(&c.listen_client_urls).map_err(invalid)?;
@@ -362,8 +362,8 @@ fn validate(p: &mut Pending, warnings: &mut Vec<String>) -> Result<(), ConfigErr
 }
 
 /// The part of etcd's `setupLogging` that can refuse a configuration.
-fn validate_logging(p: &mut Pending, warnings: &mut Vec<String>) -> Result<(), ConfigError> {
-    let c = &mut p.cfg;
+fn validate_logging(p: &Pending) -> Result<(), ConfigError> {
+    let c = &p.cfg;
     match c.logger.as_str() {
         "capnslog" => {
             if c.log_outputs.len() != 1 {
@@ -396,13 +396,13 @@ fn validate_logging(p: &mut Pending, warnings: &mut Vec<String>) -> Result<(), C
     }
     const LEVELS: [&str; 7] = ["debug", "info", "warn", "error", "dpanic", "panic", "fatal"];
     if !LEVELS.contains(&c.log_level.as_str()) {
-        // etcd's capnslog falls back to info; its zap logger panics. Both keep running or
-        // stop without a useful message; a warning and `info` is the kinder of the two.
-        warnings.push(format!(
-            "etcd-rs: unknown --log-level {}; using info",
-            quote(&c.log_level)
-        ));
-        c.log_level = "info".to_string();
+        // etcd 3.4 panics with `unknown level "x"`; refusing with its words is the
+        // drop-in behaviour without the stack trace.
+        return Err(ConfigError::Invalid(format!(
+            "unknown level {} (--log-level supports {})",
+            quote(&c.log_level),
+            LEVELS.join(", ")
+        )));
     }
     Ok(())
 }

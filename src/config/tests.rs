@@ -653,6 +653,27 @@ fn bad_command_lines_give_etcds_messages() {
             &["--logger=foo"],
             invalid(r#"unknown logger option "foo""#),
         ),
+        (
+            &["--logger=zap", "--log-outputs=default,stderr"],
+            invalid(r#"multi logoutput for "default" is not supported yet"#),
+        ),
+        (
+            &["--log-outputs=stderr,stdout"],
+            invalid(r#"--logger=capnslog supports only 1 value in '--log-outputs', got ["stderr" "stdout"]"#),
+        ),
+        (
+            &["--config-file=/"],
+            invalid("read /: is a directory"),
+        ),
+        (
+            &["--auto-compaction-retention=abc"],
+            ConfigError::Fatal(r#"error parsing CompactionRetention: time: invalid duration "abc""#.into()),
+        ),
+        // etcd panics here (`unknown level "foo"`); etcd-rs refuses in the same words.
+        (
+            &["--log-level=foo"],
+            invalid(r#"unknown level "foo" (--log-level supports debug, info, warn, error, dpanic, panic, fatal)"#),
+        ),
     ];
     for (a, want) in cases {
         assert_eq!(&fail(a, &[]), want, "{a:?}");
@@ -731,6 +752,22 @@ fn bad_config_files_give_etcds_messages() {
         (
             "listen-client-urls: 127.0.0.1:2379\n",
             ConfigError::Fatal(r#"unexpected error setting up listen-client-urls: parse "127.0.0.1:2379": first path segment in URL cannot contain colon"#.into()),
+        ),
+        (
+            "client-transport-security: foo\n",
+            invalid("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal string into Go struct field configYAML.client-transport-security of type embed.securityConfig"),
+        ),
+        (
+            "client-transport-security:\n  cert-file: 5\n",
+            invalid("error unmarshaling JSON: while decoding JSON: json: cannot unmarshal number into Go struct field securityConfig.client-transport-security.cert-file of type string"),
+        ),
+        (
+            "proxy: bogus\n",
+            ConfigError::Fatal("unexpected error setting up proxyFlag: invalid value".into()),
+        ),
+        (
+            "discovery-fallback: bad\n",
+            ConfigError::Fatal("unexpected error setting up discovery-fallback flag: invalid value".into()),
         ),
         (
             "advertise-client-urls: http://:2379\n",

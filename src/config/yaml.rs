@@ -72,6 +72,13 @@ fn type_error(what: String, field: &str, go_type: &str) -> ConfigError {
     ))
 }
 
+/// The same inside a transport-security section, which Go names by its own struct.
+fn section_type_error(what: String, field: &str, go_type: &str) -> ConfigError {
+    json_error(format!(
+        "cannot unmarshal {what} into Go struct field securityConfig.{field} of type {go_type}"
+    ))
+}
+
 /// The JSON kind of a YAML value, as Go names it in type errors.
 fn kind(node: &Yaml) -> &'static str {
     match node {
@@ -299,11 +306,10 @@ fn check_security_section(
         let field = format!("{section}.{name}");
         let set = match value {
             Yaml::Null => false,
-            v if is_bool => {
-                yaml_bool(v).ok_or_else(|| type_error(kind(v).to_string(), &field, "bool"))?
-            }
+            v if is_bool => yaml_bool(v)
+                .ok_or_else(|| section_type_error(kind(v).to_string(), &field, "bool"))?,
             Yaml::String(s) => !s.is_empty(),
-            v => return Err(type_error(kind(v).to_string(), &field, "string")),
+            v => return Err(section_type_error(kind(v).to_string(), &field, "string")),
         };
         if set {
             let what = if asks == "TLS" {
