@@ -1,6 +1,8 @@
 //! etcd-rs: a drop-in replacement for etcd, written in Rust.
 //!
 //! # Layout
+//! - [`config`]: the member configuration, read from etcd's flags, `ETCD_*` environment
+//!   variables and YAML config file exactly as etcd 3.4 reads them; `etcd-rs dev` options.
 //! - [`raft`]: the pure Raft consensus core (no I/O, no clock, seeded randomness).
 //! - [`mvcc`]: the MVCC key-value state machine with etcd's KV semantics, over a storage trait.
 //! - [`linearizability`]: a porcupine-style checker of client histories against a
@@ -17,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod config;
 pub mod linearizability;
 pub mod metrics;
 pub mod mvcc;
