@@ -24,6 +24,7 @@ pub mod linearizability;
 pub mod metrics;
 pub mod mvcc;
 pub mod pb;
+pub mod process;
 pub mod raft;
 pub mod server;
 pub mod sim;

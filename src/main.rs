@@ -1,11 +1,18 @@
 //! The `etcd-rs` command.
 //!
-//! - `etcd-rs sim [--seeds N] [--first S] [--threads T]`: a sweep of the deterministic
-//!   cluster simulation; `etcd-rs sim --seed S [--trace]` replays one seed.
+//! - `etcd-rs [etcd flags]`: one member, configured exactly as etcd 3.4 is (flags,
+//!   `ETCD_*` environment variables, `--config-file`).
+//! - `etcd-rs dev [--members N] [--ephemeral] [--data-dir D]`: a whole cluster in one
+//!   process, client ports 2379, 22379, 32379, ...
+//! - `etcd-rs sim [--seeds N] [--first S]` / `etcd-rs sim --seed S [--trace]`: the
+//!   deterministic cluster simulation.
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
+use etcd_rs::config::{self, ConfigError, dev::DevOptions};
+use etcd_rs::process;
+
+const SIM_USAGE: &str = "usage:
   etcd-rs sim [--seeds N] [--first S] [--threads T]   run a simulation sweep
   etcd-rs sim --seed S [--trace]                      replay one seed";
 
@@ -15,15 +22,138 @@ fn main() -> ExitCode {
         Some("sim") => match sim(&args[1..]) {
             Ok(code) => code,
             Err(message) => {
-                eprintln!("etcd-rs sim: {message}\n{USAGE}");
+                eprintln!("etcd-rs sim: {message}\n{SIM_USAGE}");
                 ExitCode::from(2)
             }
         },
-        _ => {
-            eprintln!(
-                "etcd-rs: the server is not built yet; today this binary runs the simulation\n{USAGE}"
+        Some("dev") => dev(&args[1..]),
+        _ => member(&args),
+    }
+}
+
+fn config_exit(error: &ConfigError) -> ExitCode {
+    match error {
+        ConfigError::HelpRequested => {
+            println!("{}", config::flags::usage());
+            ExitCode::SUCCESS
+        }
+        ConfigError::VersionRequested => {
+            println!(
+                "etcd-rs Version: {}\nAPI Version: 3.5",
+                env!("CARGO_PKG_VERSION")
             );
-            ExitCode::from(2)
+            ExitCode::SUCCESS
+        }
+        other => {
+            eprintln!("{other}");
+            ExitCode::from(other.exit_code() as u8)
+        }
+    }
+}
+
+/// One member with etcd's flags.
+fn member(args: &[String]) -> ExitCode {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let parsed = match config::parse(args, &env) {
+        Ok(parsed) => parsed,
+        Err(e) => return config_exit(&e),
+    };
+    for note in &parsed.notes {
+        eprintln!("etcd-rs: {note}");
+    }
+    for warning in &parsed.warnings {
+        eprintln!("etcd-rs: warning: {warning}");
+    }
+    let config = parsed.config;
+    if config.initial_cluster_state != config::ClusterState::New {
+        eprintln!(
+            "etcd-rs: --initial-cluster-state=existing needs membership changes over the \
+             network, which are not implemented yet; refusing to start"
+        );
+        return ExitCode::from(1);
+    }
+    match config.initial_members() {
+        Ok(members) if members.len() > 1 => {
+            eprintln!(
+                "etcd-rs: a cluster of several processes needs the network peer transport, \
+                 which is not implemented yet; run `etcd-rs dev` for a multi-member cluster \
+                 in one process"
+            );
+            return ExitCode::from(1);
+        }
+        Ok(_) => {}
+        Err(e) => return config_exit(&e),
+    }
+    let planned = match process::plan(std::slice::from_ref(&config), false) {
+        Ok(planned) => planned,
+        Err(e) => {
+            eprintln!("etcd-rs: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = process::run(planned, || {
+        eprintln!(
+            "etcd-rs: member {} ready to serve client requests on {}",
+            config.name,
+            config.listen_client_urls.join(",")
+        );
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("etcd-rs: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A whole cluster in this process.
+fn dev(args: &[String]) -> ExitCode {
+    let options = match DevOptions::parse(args) {
+        Ok(options) => options,
+        Err(e) => return config_exit(&e),
+    };
+    let configs = options.member_configs();
+    let planned = match process::plan(&configs, options.ephemeral) {
+        Ok(planned) => planned,
+        Err(e) => {
+            eprintln!("etcd-rs dev: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let endpoints: Vec<String> = configs
+        .iter()
+        .flat_map(|c| c.advertise_client_urls.iter().cloned())
+        .collect();
+    let where_data = if options.ephemeral {
+        "in memory only".to_string()
+    } else {
+        format!("under {}", options.data_dir.display())
+    };
+    let result = process::run(planned, || {
+        println!(
+            "etcd-rs dev: {} members running, data {where_data}",
+            configs.len()
+        );
+        for config in &configs {
+            println!(
+                "  {:<6} {}",
+                config.name,
+                config.advertise_client_urls.join(",")
+            );
+        }
+        let endpoints = endpoints.join(",");
+        println!("Point etcdctl at it:");
+        println!("  etcdctl --endpoints={endpoints} put greeting hello");
+        println!("  etcdctl --endpoints={endpoints} get greeting");
+        println!("  etcdctl --endpoints={endpoints} endpoint status -w table");
+        println!("Stop with Ctrl-C.");
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("etcd-rs dev: {e}");
+            ExitCode::from(1)
         }
     }
 }

@@ -1,9 +1,7 @@
 //! Prometheus metrics of one member, under etcd's names (so dashboards and alerts made
 //! for etcd work), plus this project's own under `etcdrs_`.
 
-use prometheus::{
-    Histogram, HistogramOpts, IntCounter, IntGauge, Registry, exponential_buckets,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry, exponential_buckets};
 
 /// The metrics of one member, in their own registry (dev mode runs several members in
 /// one process; each client port shows its member's).
@@ -112,9 +110,9 @@ impl MemberMetrics {
             registry,
         };
         #[cfg(target_os = "linux")]
-        metrics
-            .registry
-            .register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        metrics.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         Ok(metrics)
     }
 

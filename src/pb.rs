@@ -1,7 +1,10 @@
 //! The protobuf messages and gRPC services of etcd's v3 API, generated from `proto/`
 //! (this project's own text, etcd's packages, names and field numbers).
 
-#![allow(missing_docs, reason = "generated code; the .proto files carry the docs")]
+#![allow(
+    missing_docs,
+    reason = "generated code; the .proto files carry the docs"
+)]
 #![allow(clippy::all, clippy::pedantic, reason = "generated code")]
 
 /// `mvccpb`: key-values and watch events.

@@ -131,7 +131,10 @@ fn nested_header(revision: i64) -> Option<pb::ResponseHeader> {
 }
 
 /// A range response, with `header` as its header.
-pub fn range_response(r: mvcc::RangeResponse, header: Option<pb::ResponseHeader>) -> pb::RangeResponse {
+pub fn range_response(
+    r: mvcc::RangeResponse,
+    header: Option<pb::ResponseHeader>,
+) -> pb::RangeResponse {
     pb::RangeResponse {
         header,
         kvs: r.kvs.into_iter().map(key_value).collect(),

@@ -109,7 +109,10 @@ const NO_LEADER_RETRY: Duration = Duration::from_millis(20);
 
 impl MemberHandle {
     /// A handle over a started member.
-    #[expect(clippy::too_many_arguments, reason = "wiring of one member, called once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "wiring of one member, called once"
+    )]
     pub fn new(
         identity: Identity,
         members: Vec<MemberInfo>,
@@ -226,8 +229,7 @@ impl MemberHandle {
             Err(_) => return Err(ApiError::Timeout),
         };
         let mut applied = self.applied.clone();
-        match tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| a.index >= index))
-            .await
+        match tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| a.index >= index)).await
         {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(ApiError::Stopped),
@@ -236,7 +238,10 @@ impl MemberHandle {
     }
 
     /// Serves a range: linearizable unless `serializable` is set.
-    pub async fn range(&self, request: mvcc::RangeRequest) -> Result<mvcc::RangeResponse, ApiError> {
+    pub async fn range(
+        &self,
+        request: mvcc::RangeRequest,
+    ) -> Result<mvcc::RangeResponse, ApiError> {
         if !request.serializable {
             self.linearizable_barrier().await?;
         }

@@ -35,7 +35,9 @@ impl SharedMemLog {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, MemStorage> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -67,7 +69,10 @@ impl Storage for SharedMemLog {
 
 impl LogStore for SharedMemLog {
     fn persist(&self, write: &LogWrite) -> Result<(), StorageError> {
-        let mut log = self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut log = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(snapshot) = &write.snapshot {
             log.apply_snapshot(snapshot.clone())?;
         }

@@ -80,7 +80,10 @@ impl RunningMember {
 }
 
 /// Starts a member and connects it to `network`. MUST be called inside an actix System.
-pub fn start_member(spec: MemberSpec, network: &InProcessNetwork) -> Result<RunningMember, StartError> {
+pub fn start_member(
+    spec: MemberSpec,
+    network: &InProcessNetwork,
+) -> Result<RunningMember, StartError> {
     let voters = ConfState::with_voters(spec.members.iter().map(|m| NodeId(m.id)));
     match spec.storage.clone() {
         StorageKind::Disk(dir) => {

@@ -93,7 +93,10 @@ pub struct RaftNode<S: LogStore> {
 impl<S: LogStore> RaftNode<S> {
     /// A RaftNode over a started core. `tick` is etcd's --heartbeat-interval divided by
     /// the core's heartbeat ticks.
-    #[expect(clippy::too_many_arguments, reason = "wiring of one member, called once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "wiring of one member, called once"
+    )]
     pub fn new(
         raw: RawNode<S>,
         log: Addr<RaftLog<S>>,

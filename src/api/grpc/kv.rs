@@ -39,10 +39,16 @@ impl Kv for KvService {
         request.validate().map_err(|e| mvcc_status(&e))?;
         let response = self.member.range(request).await.map_err(status)?;
         let header = self.member.header(response.revision);
-        Ok(Response::new(convert::range_response(response, Some(header))))
+        Ok(Response::new(convert::range_response(
+            response,
+            Some(header),
+        )))
     }
 
-    async fn put(&self, request: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
+    async fn put(
+        &self,
+        request: Request<pb::PutRequest>,
+    ) -> Result<Response<pb::PutResponse>, Status> {
         let put = request.into_inner();
         convert::put_request(&put)
             .validate()
@@ -75,13 +81,19 @@ impl Kv for KvService {
         match self.propose(request).await? {
             AppliedResponse::DeleteRange(response) => {
                 let header = self.member.header(response.revision);
-                Ok(Response::new(convert::delete_response(response, Some(header))))
+                Ok(Response::new(convert::delete_response(
+                    response,
+                    Some(header),
+                )))
             }
             _ => Err(unexpected()),
         }
     }
 
-    async fn txn(&self, request: Request<pb::TxnRequest>) -> Result<Response<pb::TxnResponse>, Status> {
+    async fn txn(
+        &self,
+        request: Request<pb::TxnRequest>,
+    ) -> Result<Response<pb::TxnResponse>, Status> {
         let txn = request.into_inner();
         convert::txn_request(&txn)
             .and_then(|t| t.validate(self.member.limits.max_txn_ops))

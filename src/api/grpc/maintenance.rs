@@ -76,7 +76,10 @@ impl Maintenance for MaintenanceService {
         Err(not_implemented("Defragment"))
     }
 
-    async fn hash(&self, _: Request<pb::HashRequest>) -> Result<Response<pb::HashResponse>, Status> {
+    async fn hash(
+        &self,
+        _: Request<pb::HashRequest>,
+    ) -> Result<Response<pb::HashResponse>, Status> {
         Err(not_implemented("Hash"))
     }
 

@@ -1,0 +1,226 @@
+//! Running members in this process: the actix System for the actors, a tokio runtime
+//! for the client ports, and the one shutdown path (Ctrl-C or SIGTERM).
+//!
+//! Used by both modes: `etcd-rs [etcd flags]` runs one member, `etcd-rs dev` several,
+//! wired by the in-process transport.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::config::MemberConfig;
+use crate::server::handle::{Identity, Limits, MemberInfo};
+use crate::server::member::{MemberSpec, StartError, StorageKind, start_member};
+use crate::server::transport::InProcessNetwork;
+
+/// A member ready to start: its spec and where its client port listens.
+pub struct PlannedMember {
+    /// What to start.
+    pub spec: MemberSpec,
+    /// The addresses of --listen-client-urls.
+    pub client_listen: Vec<SocketAddr>,
+}
+
+/// Why the process could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A configuration problem, in words.
+    #[error("{0}")]
+    Config(String),
+    /// A member failed to start.
+    #[error("member {name}: {source}")]
+    Start {
+        /// The member.
+        name: String,
+        /// Why.
+        source: StartError,
+    },
+    /// A port could not be bound, or a runtime could not be built.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Plans the members of one cluster from their configurations (all of them in this
+/// process). `ephemeral` keeps everything in memory.
+pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMember>, RunError> {
+    let config_error = |e: crate::config::ConfigError| RunError::Config(e.to_string());
+    let mut infos = Vec::new();
+    for config in configs {
+        infos.push(MemberInfo {
+            id: config.member_id().map_err(config_error)?.0,
+            name: config.name.clone(),
+            peer_urls: config.initial_advertise_peer_urls.clone(),
+            client_urls: config.advertise_client_urls.clone(),
+            is_learner: false,
+        });
+    }
+    let first = configs
+        .first()
+        .ok_or_else(|| RunError::Config("no member to run".into()))?;
+    // Members of the initial cluster that run elsewhere are listed without client URLs
+    // (etcd learns them once the member publishes its attributes).
+    for member in first.initial_members().map_err(config_error)? {
+        if !infos.iter().any(|i| i.id == member.id.0) {
+            infos.push(MemberInfo {
+                id: member.id.0,
+                name: member.name,
+                peer_urls: member.peer_urls,
+                client_urls: Vec::new(),
+                is_learner: false,
+            });
+        }
+    }
+    let mut planned = Vec::new();
+    for config in configs {
+        config.verify_bootstrap().map_err(config_error)?;
+        let election_timeout = Duration::from_millis(config.election_timeout_ms);
+        let identity = Identity {
+            member_id: config.member_id().map_err(config_error)?.0,
+            cluster_id: config.cluster_id().map_err(config_error)?.0,
+            name: config.name.clone(),
+            peer_urls: config.initial_advertise_peer_urls.clone(),
+            client_urls: config.advertise_client_urls.clone(),
+        };
+        let storage = if ephemeral {
+            StorageKind::Memory
+        } else {
+            StorageKind::Disk(config.data_dir.clone())
+        };
+        planned.push(PlannedMember {
+            spec: MemberSpec {
+                identity,
+                members: infos.clone(),
+                storage,
+                heartbeat: Duration::from_millis(config.heartbeat_interval_ms),
+                election_timeout,
+                limits: Limits {
+                    max_request_bytes: config.max_request_bytes as usize,
+                    max_txn_ops: config.max_txn_ops as usize,
+                    request_timeout: Duration::from_secs(5) + 2 * election_timeout,
+                },
+            },
+            client_listen: listen_addresses(&config.listen_client_urls)?,
+        });
+    }
+    Ok(planned)
+}
+
+fn listen_addresses(urls: &[String]) -> Result<Vec<SocketAddr>, RunError> {
+    let mut out = Vec::new();
+    for url in urls {
+        let host_port = url
+            .strip_prefix("http://")
+            .ok_or_else(|| RunError::Config(format!("unsupported listen URL {url:?}")))?
+            .trim_end_matches('/');
+        let addr = host_port
+            .to_socket_addrs()
+            .map_err(|e| RunError::Config(format!("cannot resolve listen URL {url:?}: {e}")))?
+            .find(SocketAddr::is_ipv4)
+            .ok_or_else(|| RunError::Config(format!("no IPv4 address for listen URL {url:?}")))?;
+        out.push(addr);
+    }
+    Ok(out)
+}
+
+/// Threads of the runtime that serves the client ports.
+const API_THREADS: usize = 2;
+
+/// Starts the planned members, calls `started` once every client port listens, and
+/// runs until Ctrl-C or SIGTERM.
+pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), RunError> {
+    let api = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(API_THREADS)
+        .thread_name("etcd-rs-api")
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Io(format!("cannot start the API runtime: {e}")))?;
+    // Bind every client port first, so a port in use fails before anything starts.
+    let mut listeners = Vec::new();
+    for member in &members {
+        let mut bound = Vec::new();
+        for addr in &member.client_listen {
+            let listener = std::net::TcpListener::bind(addr)
+                .map_err(|e| RunError::Io(format!("cannot listen on {addr}: {e}")))?;
+            listener
+                .set_nonblocking(true)
+                .map_err(|e| RunError::Io(e.to_string()))?;
+            bound.push(listener);
+        }
+        listeners.push(bound);
+    }
+    let system = actix::System::new();
+    let api_handle = api.handle().clone();
+    system.block_on(async move {
+        let network = InProcessNetwork::new();
+        let mut running = Vec::new();
+        for (member, bound) in members.into_iter().zip(listeners) {
+            let name = member.spec.identity.name.clone();
+            let handle = start_member(member.spec, &network)
+                .map_err(|source| RunError::Start { name, source })?;
+            let http = start_http(handle.handle.clone())?;
+            for listener in bound {
+                let member = handle.handle.clone();
+                api_handle.spawn(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            eprintln!("etcd-rs: cannot serve the client port: {e}");
+                            return;
+                        }
+                    };
+                    if let Err(e) = crate::api::serve_client_port(listener, member, http).await {
+                        eprintln!("etcd-rs: the client port stopped: {e}");
+                    }
+                });
+            }
+            running.push(handle);
+        }
+        started();
+        shutdown_signal().await;
+        eprintln!("etcd-rs: stopping");
+        for member in running {
+            member.stop();
+        }
+        Ok::<(), RunError>(())
+    })?;
+    api.shutdown_timeout(Duration::from_secs(1));
+    Ok(())
+}
+
+/// Starts the member's actix-web server on a loopback port and returns its address.
+fn start_http(member: crate::server::handle::MemberHandle) -> Result<SocketAddr, RunError> {
+    let data = actix_web::web::Data::new(member);
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(crate::api::http::configure)
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .map_err(|e| RunError::Io(format!("cannot start the HTTP server: {e}")))?;
+    let addr = server.addrs()[0];
+    actix_rt::spawn(server.run());
+    Ok(addr)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
