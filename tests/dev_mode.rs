@@ -1,0 +1,146 @@
+//! `etcd-rs dev`: a 3-member cluster in one process. A write through one member's port
+//! is read back from the other two, with the real `etcdctl` and with the `etcd-client`
+//! crate; the cluster keeps serving after a member's port sees garbage.
+//!
+//! Dev mode's client ports are fixed (2379, 22379, 32379), so this file holds one test.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const PORTS: [u16; 3] = [2379, 22379, 32379];
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Dev(Child);
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn health(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+fn etcdctl(endpoints: &str, args: &[&str]) -> Output {
+    Command::new("etcdctl")
+        .env("ETCDCTL_API", "3")
+        .arg(format!("--endpoints={endpoints}"))
+        .arg("--command-timeout=10s")
+        .args(args)
+        .output()
+        .expect("etcdctl runs (Debian package etcd-client)")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "etcdctl failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn dev_cluster_replicates_a_write_to_every_member_for_etcdctl_and_the_rust_client() {
+    for port in PORTS {
+        assert!(
+            TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "port {port} is in use: stop the dev cluster (or etcd) running on this machine"
+        );
+    }
+    let dev = Dev(Command::new(env!("CARGO_BIN_EXE_etcd-rs"))
+        .args(["dev", "--ephemeral"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd-rs starts"));
+    let started = Instant::now();
+    while !PORTS
+        .iter()
+        .all(|&p| health(p).is_some_and(|r| r.contains(r#"{"health":"true"}"#)))
+    {
+        assert!(started.elapsed() < START_TIMEOUT, "dev cluster not healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // etcdctl: write through the first member, read from each of the others.
+    assert_eq!(
+        stdout(&etcdctl("127.0.0.1:2379", &["put", "greeting", "hello"])),
+        "OK\n"
+    );
+    for port in &PORTS[1..] {
+        let endpoint = format!("127.0.0.1:{port}");
+        assert_eq!(
+            stdout(&etcdctl(&endpoint, &["get", "greeting"])),
+            "greeting\nhello\n",
+            "linearizable read from {endpoint}"
+        );
+    }
+    // A serializable read is local; after a linearizable read on the same member it has
+    // applied the write.
+    assert_eq!(
+        stdout(&etcdctl(
+            "127.0.0.1:32379",
+            &["get", "greeting", "--consistency=s"]
+        )),
+        "greeting\nhello\n"
+    );
+
+    // Garbage on a client port: that connection fails, the member keeps serving.
+    let mut garbage = TcpStream::connect("127.0.0.1:22379").expect("connect");
+    let _ = garbage.write_all(&[0xff; 4096]);
+    drop(garbage);
+
+    // The etcd-client crate: write through the second member, read from the third.
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    runtime.block_on(async {
+        let mut writer = etcd_client::Client::connect(["http://127.0.0.1:22379"], None)
+            .await
+            .expect("connect to dev-2");
+        let put = writer
+            .put(
+                "from-rust",
+                "value",
+                Some(etcd_client::PutOptions::new().with_prev_key()),
+            )
+            .await
+            .expect("put through dev-2");
+        assert!(put.prev_key().is_none(), "a new key has no previous value");
+        let written = put.header().expect("header").revision();
+        let mut reader = etcd_client::Client::connect(["http://127.0.0.1:32379"], None)
+            .await
+            .expect("connect to dev-3");
+        let got = reader.get("from-rust", None).await.expect("get from dev-3");
+        let kv = &got.kvs()[0];
+        assert_eq!(kv.value_str().expect("utf-8"), "value");
+        assert_eq!(kv.mod_revision(), written, "same revision on every member");
+        let header = got.header().expect("header");
+        assert_ne!(
+            header.member_id(),
+            put.header().expect("header").member_id()
+        );
+        assert_eq!(
+            header.cluster_id(),
+            put.header().expect("header").cluster_id()
+        );
+    });
+
+    let status = stdout(&etcdctl(
+        "127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379",
+        &["endpoint", "status", "-w", "json"],
+    ));
+    let leaders = status.matches("\"leader\":").count();
+    assert_eq!(leaders, 3, "three members answer status: {status}");
+    drop(dev);
+}
