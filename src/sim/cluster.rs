@@ -167,6 +167,9 @@ impl Simulation {
         self.network.heal();
         self.network.drop_per_mille = 0;
         self.network.dup_per_mille = 0;
+        // A healthy network: delays well under the election timeout (a network whose
+        // delay rivals the election timeout never keeps a leader, in etcd as here).
+        self.network.delay_steps_max = 1;
         for client in &mut self.clients {
             client.final_write_done = false;
         }
@@ -342,6 +345,22 @@ impl Simulation {
                     self.checker
                         .vote_granted(message.from, message.term, message.to)
                         .map_err(safety)?;
+                }
+                if self.trace {
+                    eprintln!(
+                        "[seed {} step {}] msg {:?} {} -> {} term {} index {} log_term {} commit {} reject {} entries {}",
+                        self.seed,
+                        self.now,
+                        message.msg_type,
+                        message.from,
+                        message.to,
+                        message.term,
+                        message.index,
+                        message.log_term,
+                        message.commit,
+                        message.reject,
+                        message.entries.len()
+                    );
                 }
                 self.network.send(message, self.now, &mut self.rng);
             }
@@ -923,6 +942,25 @@ impl Simulation {
                     ));
                 }
                 None => text.push_str(&format!("\n  {id}: down")),
+            }
+        }
+        if let Some(leader) = self.leader() {
+            let raft = self.members[&leader]
+                .raw
+                .as_ref()
+                .expect("leader is up")
+                .raft();
+            for (id, p) in &raft.tracker.progress {
+                text.push_str(&format!(
+                    "\n  leader's view of {id}: {:?} match {} next {} paused {} probe_sent {} inflight {} active {}",
+                    p.state,
+                    p.matched,
+                    p.next,
+                    p.is_paused(),
+                    p.probe_sent,
+                    p.inflights.count(),
+                    p.recent_active
+                ));
             }
         }
         text
