@@ -119,29 +119,7 @@ impl Member {
 
     /// Runs `etcdctl --endpoints <client url> <args>` with `stdin` as its standard input.
     pub fn etcdctl_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
-        let mut child = Command::new(etcdctl_bin())
-            .env("ETCDCTL_API", "3")
-            .env_remove("ETCDCTL_ENDPOINTS")
-            .arg("--endpoints")
-            .arg(self.client_url())
-            .arg(ETCDCTL_COMMAND_TIMEOUT)
-            .arg(ETCDCTL_DIAL_TIMEOUT)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", etcdctl_bin().display()));
-        // Written from a thread: a large input must not block while etcdctl's output
-        // fills its pipes. etcdctl may exit before reading it all, so errors are ignored.
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        let input = stdin.to_vec();
-        let writer = std::thread::spawn(move || {
-            let _ = pipe.write_all(&input);
-        });
-        let output = child.wait_with_output().expect("etcdctl ran");
-        let _ = writer.join();
-        output
+        etcdctl_at(&self.client_url(), args, stdin)
     }
 
     /// SIGKILLs the member and starts it again on the same data dir and ports; waits
@@ -256,6 +234,34 @@ impl Drop for Member {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Runs `etcdctl --endpoints <endpoint> <args>` with `stdin` as its standard input, for
+/// callers that cannot hold the `Member` (e.g. writer threads while it is killed).
+pub fn etcdctl_at(endpoint: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(etcdctl_bin())
+        .env("ETCDCTL_API", "3")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .arg(ETCDCTL_COMMAND_TIMEOUT)
+        .arg(ETCDCTL_DIAL_TIMEOUT)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", etcdctl_bin().display()));
+    // Written from a thread: a large input must not block while etcdctl's output
+    // fills its pipes. etcdctl may exit before reading it all, so errors are ignored.
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("etcdctl ran");
+    let _ = writer.join();
+    output
 }
 
 /// A directory under the system temp dir that no other test (of this or another
