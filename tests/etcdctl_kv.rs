@@ -164,6 +164,12 @@ const PUT: &[Case] = &[
     Case { args: &["get", "", "--from-key", "-w", "json"], stdin: "",
            code: 0, stdout: "{\"header\":{\"cluster_id\":<cluster_id>,\"member_id\":<member_id>,\"revision\":14,\"raft_term\":<raft_term>},\"kvs\":[{\"key\":\"YSBrZXk=\",\"create_revision\":11,\"mod_revision\":11,\"version\":1,\"value\":\"YSB2YWx1ZQ==\"},{\"key\":\"ZW1wdHk=\",\"create_revision\":9,\"mod_revision\":9,\"version\":1},{\"key\":\"Zm9v\",\"create_revision\":2,\"mod_revision\":14,\"version\":9,\"value\":\"ag==\"},{\"key\":\"ZnJvbS1zdGRpbg==\",\"create_revision\":8,\"mod_revision\":8,\"version\":1,\"value\":\"bGluZTEKbGluZTIK\"},{\"key\":\"0LrQu9GO0Yc=\",\"create_revision\":10,\"mod_revision\":10,\"version\":1,\"value\":\"0LfQvdCw0YfQtdC90LjQtQ==\"}],\"count\":5}\n",
            stderr: "" },
+    Case { args: &["put", "brand-new", "v", "--prev-kv"], stdin: "",
+           code: 0, stdout: "OK\n",
+           stderr: "" },
+    Case { args: &["put", "brand-new-2", "v", "--prev-kv", "-w", "json"], stdin: "",
+           code: 0, stdout: "{\"header\":{\"cluster_id\":<cluster_id>,\"member_id\":<member_id>,\"revision\":16,\"raft_term\":<raft_term>}}\n",
+           stderr: "" },
 ];
 
 // Captured from etcd 3.4.23 on this machine.

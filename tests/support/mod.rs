@@ -55,6 +55,8 @@ pub struct Member {
     client_port: u16,
     peer_port: u16,
     extra_args: Vec<String>,
+    /// The log tail is already in a panic message: drop need not print it again.
+    log_shown: bool,
 }
 
 impl Member {
@@ -72,6 +74,7 @@ impl Member {
                 client_port,
                 peer_port,
                 extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+                log_shown: false,
             };
             match member.spawn_and_wait_healthy() {
                 Ok(()) => return member,
@@ -82,7 +85,10 @@ impl Member {
                     let _ = fs::remove_dir_all(member.data_dir());
                     last_failure = failure;
                 }
-                Err(failure) => panic!("{failure}"),
+                Err(failure) => {
+                    member.log_shown = true;
+                    panic!("{failure}")
+                }
             }
         }
         panic!("member did not start in {START_ATTEMPTS_MAX} attempts:\n{last_failure}");
@@ -127,6 +133,7 @@ impl Member {
     pub fn restart(&mut self) {
         self.kill();
         if let Err(failure) = self.spawn_and_wait_healthy() {
+            self.log_shown = true;
             panic!("member did not restart: {failure}");
         }
     }
@@ -221,7 +228,7 @@ impl Member {
 impl Drop for Member {
     fn drop(&mut self) {
         self.kill();
-        if std::thread::panicking() {
+        if std::thread::panicking() && !self.log_shown {
             eprintln!(
                 "--- log tail of the member at {} ---\n{}",
                 self.client_url(),
