@@ -78,9 +78,11 @@ impl Member {
             };
             match member.spawn_and_wait_healthy() {
                 Ok(()) => return member,
-                Err(failure) if failure.contains("address already in use") => {
+                // Go says "address already in use", Rust "Address already in use".
+                Err(failure) if failure.to_lowercase().contains("address already in use") => {
                     // Another process took a port between our release and the bind:
-                    // try again on new ports with a clean data dir.
+                    // try again on new ports with a clean data dir (the drop of this
+                    // attempt's `member` removes the test dir; the next one remakes it).
                     member.kill();
                     let _ = fs::remove_dir_all(member.data_dir());
                     last_failure = failure;
