@@ -45,11 +45,17 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The server refused the request: no response message, and the stream or the
-    /// connection ended (trailers carrying a gRPC error, a reset, GOAWAY or close).
-    pub fn is_refusal(&self) -> bool {
+    /// The server answered with a gRPC error: no response message, and the stream ended
+    /// with headers (which carry grpc-status; etcd sends one trailers-only HEADERS frame),
+    /// not with a reset, GOAWAY or a closed connection. The status code itself is not
+    /// decoded (response headers may be Huffman-coded).
+    pub fn is_grpc_error(&self) -> bool {
         self.messages.is_empty()
-            && (self.ended || self.reset.is_some() || self.goaway || self.closed)
+            && self.ended
+            && self.header_frames > 0
+            && self.reset.is_none()
+            && !self.goaway
+            && !self.closed
     }
 }
 
