@@ -222,42 +222,14 @@ fn garbage_on_the_client_port_does_not_stop_the_member() {
     assert_serving(&member, "the HTTP/2 preface then random bytes");
 
     // Malformed frames, each on its own connection after a valid preface and SETTINGS.
+    #[rustfmt::skip]
     let frames: [(&str, u8, u8, u32, Vec<u8>); 5] = [
-        (
-            "a DATA frame on stream 0",
-            FRAME_DATA,
-            0,
-            0,
-            b"data".to_vec(),
-        ),
-        (
-            "a HEADERS block that is not HPACK",
-            FRAME_HEADERS,
-            FLAG_END_HEADERS,
-            1,
-            vec![0x80, 0xff, 0xff, 0xff, 0xff, 0x0f],
-        ),
-        (
-            "a SETTINGS frame of 5 bytes",
-            FRAME_SETTINGS,
-            0,
-            0,
-            vec![0, 4, 0, 0, 0],
-        ),
-        (
-            "a frame of an unknown type",
-            0xee,
-            0xff,
-            7,
-            garbage.bytes(100),
-        ),
-        (
-            "HEADERS without END_HEADERS, then DATA",
-            FRAME_HEADERS,
-            0,
-            1,
-            vec![0x82],
-        ),
+        ("a DATA frame on stream 0", FRAME_DATA, 0, 0, b"data".to_vec()),
+        ("a HEADERS block that is not HPACK", FRAME_HEADERS, FLAG_END_HEADERS, 1,
+         vec![0x80, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+        ("a SETTINGS frame of 5 bytes", FRAME_SETTINGS, 0, 0, vec![0, 4, 0, 0, 0]),
+        ("a frame of an unknown type", 0xee, 0xff, 7, garbage.bytes(100)),
+        ("HEADERS without END_HEADERS, then DATA", FRAME_HEADERS, 0, 1, vec![0x82]),
     ];
     for (name, kind, flags, stream_id, payload) in frames {
         let mut conn = H2Conn::connect(member.client_addr()).expect("connect");
@@ -307,26 +279,17 @@ fn malformed_grpc_requests_are_refused_and_the_member_keeps_serving() {
     too_long_prefix.extend_from_slice(&range_foo());
     let mut compressed_without_encoding = vec![1];
     compressed_without_encoding.extend_from_slice(&grpc_frame(&range_foo())[1..]);
+    #[rustfmt::skip]
     let bodies: [(&str, Vec<u8>); 8] = [
         // Field 1 is bytes, a message or an int64 in these requests: never fixed32.
         ("field 1 sent as a fixed32", grpc_frame(&[0x0d, 1, 2, 3, 4])),
-        (
-            "key length past the end",
-            grpc_frame(&[0x0a, 0x10, b'f', b'o', b'o']),
-        ),
-        (
-            "an 11-byte varint",
-            grpc_frame(&[
-                0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
-            ]),
-        ),
+        ("key length past the end", grpc_frame(&[0x0a, 0x10, b'f', b'o', b'o'])),
+        ("an 11-byte varint", grpc_frame(&[0x18, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0xff, 0xff, 0x01])),
         ("wire type 7", grpc_frame(&[0x0f])),
         ("field number 0", grpc_frame(&[0x00, 0x00])),
         ("a gRPC length prefix past the body", too_long_prefix),
-        (
-            "the compressed flag without grpc-encoding",
-            compressed_without_encoding,
-        ),
+        ("the compressed flag without grpc-encoding", compressed_without_encoding),
         ("a body shorter than the gRPC prefix", vec![0, 0, 0]),
     ];
     for method in ["Range", "Put", "DeleteRange", "Txn", "Compact"] {
@@ -358,7 +321,7 @@ fn malformed_grpc_requests_are_refused_and_the_member_keeps_serving() {
     );
     assert_serving(&member, "an unknown gRPC method");
 
-    // Nothing above wrote: foo is still at the revision of its put.
+    // Nothing above wrote (nor compacted): foo is still at the revision of its put.
     let got = member.etcdctl(&["get", "foo", "-w", "json"]);
     assert_eq!(
         member.normalize(&String::from_utf8_lossy(&got.stdout)),
