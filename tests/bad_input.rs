@@ -321,7 +321,7 @@ fn malformed_grpc_requests_are_refused_and_the_member_keeps_serving() {
     );
     assert_serving(&member, "an unknown gRPC method");
 
-    // Nothing above wrote (nor compacted): foo is still at the revision of its put.
+    // Nothing above wrote: foo is still at the revision of its put.
     let got = member.etcdctl(&["get", "foo", "-w", "json"]);
     assert_eq!(
         member.normalize(&String::from_utf8_lossy(&got.stdout)),
