@@ -1,0 +1,327 @@
+//! Shared harness of the compatibility tests: one real member process, driven through the
+//! real `etcdctl`.
+//!
+//! The server binary is `$ETCD_TEST_BIN` when set (e.g. `ETCD_TEST_BIN=/usr/bin/etcd`, to
+//! prove the tests right against etcd itself), else this crate's `etcd-rs`. It is started
+//! with etcd's own flags, so the same test runs against either. `etcdctl` is
+//! `$ETCDCTL_BIN` when set, else `etcdctl` from `PATH`.
+//!
+//! Each test file uses a different part of this module.
+#![allow(dead_code)] // each test binary compiles this module but uses only part of it
+
+pub mod golden;
+pub mod grpc_raw;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a member may take to answer `/health` after it is spawned. Generous: the
+/// machine is small and shared with builds.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Passed to every `etcdctl` as `--command-timeout`: bounds each request.
+pub const ETCDCTL_COMMAND_TIMEOUT: &str = "--command-timeout=15s";
+/// Passed to every `etcdctl` as `--dial-timeout`: bounds connecting.
+pub const ETCDCTL_DIAL_TIMEOUT: &str = "--dial-timeout=5s";
+/// How many times `Member::start` picks new ports when the chosen ones were taken
+/// between choosing and binding (another test may grab a released port).
+const START_ATTEMPTS_MAX: u32 = 3;
+/// Lines of the member's log shown when it fails to start or a test fails.
+const LOG_TAIL_LINES: usize = 60;
+
+/// The server binary under test.
+pub fn server_bin() -> PathBuf {
+    match std::env::var_os("ETCD_TEST_BIN") {
+        Some(bin) => PathBuf::from(bin),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_etcd-rs")),
+    }
+}
+
+/// The `etcdctl` used to drive the member.
+pub fn etcdctl_bin() -> PathBuf {
+    std::env::var_os("ETCDCTL_BIN").map_or_else(|| PathBuf::from("etcdctl"), PathBuf::from)
+}
+
+/// One member of a one-member cluster, running as a child process. Killed (SIGKILL) and
+/// its directory removed on drop.
+pub struct Member {
+    child: Option<Child>,
+    /// Holds the data dir (`data/`) and the member's log (`member.log`).
+    dir: PathBuf,
+    client_port: u16,
+    peer_port: u16,
+    extra_args: Vec<String>,
+    /// The log tail is already in a panic message: drop need not print it again.
+    log_shown: bool,
+}
+
+impl Member {
+    /// Starts a member with etcd's flags plus `extra_args` on two free localhost ports and
+    /// a fresh data dir, and waits until it reports healthy. Panics with the tail of the
+    /// member's log if it does not become healthy within `START_TIMEOUT`.
+    pub fn start(extra_args: &[&str]) -> Member {
+        let dir = fresh_test_dir();
+        let mut last_failure = String::new();
+        for _ in 0..START_ATTEMPTS_MAX {
+            let (client_port, peer_port) = two_free_ports();
+            let mut member = Member {
+                child: None,
+                dir: dir.clone(),
+                client_port,
+                peer_port,
+                extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+                log_shown: false,
+            };
+            match member.spawn_and_wait_healthy() {
+                Ok(()) => return member,
+                // Go says "address already in use", Rust "Address already in use".
+                Err(failure) if failure.to_lowercase().contains("address already in use") => {
+                    // Another process took a port between our release and the bind:
+                    // try again on new ports with a clean data dir (the drop of this
+                    // attempt's `member` removes the test dir; the next one remakes it).
+                    member.kill();
+                    let _ = fs::remove_dir_all(member.data_dir());
+                    last_failure = failure;
+                }
+                Err(failure) => {
+                    member.log_shown = true;
+                    panic!("{failure}")
+                }
+            }
+        }
+        panic!("member did not start in {START_ATTEMPTS_MAX} attempts:\n{last_failure}");
+    }
+
+    /// `http://127.0.0.1:P`, the client URL.
+    pub fn client_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    /// `http://127.0.0.1:Q`, the peer URL.
+    pub fn peer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.peer_port)
+    }
+
+    /// `127.0.0.1:P`, the client address for raw sockets.
+    pub fn client_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.client_port))
+    }
+
+    /// The member's `--data-dir`.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join("member.log")
+    }
+
+    /// Runs `etcdctl --endpoints <client url> <args>` with an empty standard input.
+    pub fn etcdctl(&self, args: &[&str]) -> Output {
+        self.etcdctl_with_stdin(args, b"")
+    }
+
+    /// Runs `etcdctl --endpoints <client url> <args>` with `stdin` as its standard input.
+    pub fn etcdctl_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
+        etcdctl_at(&self.client_url(), args, stdin)
+    }
+
+    /// SIGKILLs the member and starts it again on the same data dir and ports; waits
+    /// until it is healthy.
+    pub fn restart(&mut self) {
+        self.kill();
+        if let Err(failure) = self.spawn_and_wait_healthy() {
+            self.log_shown = true;
+            panic!("member did not restart: {failure}");
+        }
+    }
+
+    /// SIGKILLs the member (if running) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the member answers `GET /health` with `"health":"true"`.
+    pub fn is_healthy(&self) -> bool {
+        match http_get(self.client_addr(), "/health") {
+            Ok(response) => {
+                response.starts_with("HTTP/1.1 200") && response.contains(r#""health":"true""#)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The last `LOG_TAIL_LINES` lines of the member's log.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log_path())
+    }
+
+    /// Replaces what legitimately differs between runs and implementations: this
+    /// member's URLs, ids and raft term (see `golden::normalize`).
+    pub fn normalize(&self, text: &str) -> String {
+        let text = text
+            .replace(&self.client_url(), "<client-url>")
+            .replace(&self.peer_url(), "<peer-url>")
+            .replace(&format!("127.0.0.1:{}", self.client_port), "<client-addr>");
+        golden::normalize(&text)
+    }
+
+    fn spawn_and_wait_healthy(&mut self) -> Result<(), String> {
+        fs::create_dir_all(&self.dir).expect("test dir");
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("member log");
+        let peer_url = self.peer_url();
+        let client_url = self.client_url();
+        let bin = server_bin();
+        let child = Command::new(&bin)
+            .args(["--name", "m1", "--data-dir"])
+            .arg(self.data_dir())
+            .args(["--listen-client-urls", &client_url])
+            .args(["--advertise-client-urls", &client_url])
+            .args(["--listen-peer-urls", &peer_url])
+            .args(["--initial-advertise-peer-urls", &peer_url])
+            .args(["--initial-cluster", &format!("m1={peer_url}")])
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.is_healthy() {
+                return Ok(());
+            }
+            let child = self.child.as_mut().expect("just spawned");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Err(format!(
+                    "{} exited with {status} before it was healthy; log tail:\n{}",
+                    bin.display(),
+                    self.log_tail()
+                ));
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                return Err(format!(
+                    "{} did not answer /health with \"health\":\"true\" within {:?}; \
+                     log tail:\n{}",
+                    bin.display(),
+                    START_TIMEOUT,
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() && !self.log_shown {
+            eprintln!(
+                "--- log tail of the member at {} ---\n{}",
+                self.client_url(),
+                self.log_tail()
+            );
+        }
+        if std::env::var_os("ETCD_TEST_KEEP_DIRS").is_some() {
+            eprintln!("kept the member's dir {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Runs `etcdctl --endpoints <endpoint> <args>` with `stdin` as its standard input, for
+/// callers that cannot hold the `Member` (e.g. writer threads while it is killed).
+pub fn etcdctl_at(endpoint: &str, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(etcdctl_bin())
+        .env("ETCDCTL_API", "3")
+        .env_remove("ETCDCTL_ENDPOINTS")
+        .arg("--endpoints")
+        .arg(endpoint)
+        .arg(ETCDCTL_COMMAND_TIMEOUT)
+        .arg(ETCDCTL_DIAL_TIMEOUT)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", etcdctl_bin().display()));
+    // Written from a thread: a large input must not block while etcdctl's output
+    // fills its pipes. etcdctl may exit before reading it all, so errors are ignored.
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    let input = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = pipe.write_all(&input);
+    });
+    let output = child.wait_with_output().expect("etcdctl ran");
+    let _ = writer.join();
+    output
+}
+
+/// A directory under the system temp dir that no other test (of this or another
+/// process) uses.
+fn fresh_test_dir() -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let dir = std::env::temp_dir().join(format!(
+        "etcd-rs-test-{}-{}-{nanos}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create test dir");
+    dir
+}
+
+/// Two distinct free localhost ports: both are bound at once (so they differ), then
+/// released for the member to bind.
+fn two_free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    let ports = (
+        a.local_addr().expect("addr").port(),
+        b.local_addr().expect("addr").port(),
+    );
+    drop((a, b));
+    ports
+}
+
+/// A tiny HTTP/1.1 GET: the whole response (status line, headers, body) as text.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+fn log_tail(path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = File::open(path) {
+        let _ = file.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
