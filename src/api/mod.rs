@@ -2,6 +2,7 @@
 //! them. A connection that opens with the HTTP/2 preface goes to tonic; anything else
 //! is HTTP/1 and is relayed to the member's actix-web server on a loopback port.
 
+mod authority;
 pub mod grpc;
 pub mod http;
 
@@ -17,6 +18,7 @@ use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
 };
 use crate::server::handle::MemberHandle;
+use authority::AuthorityFix;
 
 /// The HTTP/2 connection preface every gRPC client sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
@@ -61,12 +63,16 @@ pub async fn serve_client_port(
 
 /// Wraps a stream of connections as tonic's incoming stream of results.
 trait MapOkStream: Sized {
-    fn map_ok_stream(self) -> impl tokio_stream::Stream<Item = Result<TcpStream, std::io::Error>>;
+    fn map_ok_stream(
+        self,
+    ) -> impl tokio_stream::Stream<Item = Result<AuthorityFix, std::io::Error>>;
 }
 
 impl MapOkStream for ReceiverStream<TcpStream> {
-    fn map_ok_stream(self) -> impl tokio_stream::Stream<Item = Result<TcpStream, std::io::Error>> {
-        tokio_stream::StreamExt::map(self, Ok)
+    fn map_ok_stream(
+        self,
+    ) -> impl tokio_stream::Stream<Item = Result<AuthorityFix, std::io::Error>> {
+        tokio_stream::StreamExt::map(self, |stream| Ok(AuthorityFix::new(stream)))
     }
 }
 
