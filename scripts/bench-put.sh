@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Put throughput and latency of one member: etcd-rs next to the real etcd, same machine,
+# same run, same client (../shared/bench/loadgen). On demand, never in CI.
+#
+# usage: scripts/bench-put.sh [TOTAL_SINGLE] [TOTAL_MANY]
+# needs: /usr/bin/etcd (Debian etcd-server), a release build of etcd-rs, and loadgen
+# built in ../shared/bench/loadgen (cargo build --release there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+single_total=${1:-2000}
+many_total=${2:-20000}
+loadgen=${LOADGEN:-../shared/bench/loadgen/target/release/loadgen}
+etcd_rs=${ETCD_RS:-target/release/etcd-rs}
+etcd=${ETCD:-/usr/bin/etcd}
+port=${PORT:-42379}
+peer=$((port + 1))
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+flags=(--name bench --data-dir "$work/data"
+       --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port"
+       --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer"
+       --initial-cluster "bench=http://127.0.0.1:$peer")
+
+wait_healthy() {
+    for _ in $(seq 1 100); do
+        if curl -sf "http://127.0.0.1:$port/health" | grep -q '"health":"true"'; then return 0; fi
+        sleep 0.1
+    done
+    echo "server did not become healthy" >&2; return 1
+}
+
+run() { # name binary
+    rm -rf "$work/data"
+    "$2" "${flags[@]}" >"$work/$1.log" 2>&1 &
+    local pid=$!
+    wait_healthy
+    "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 1 --clients 1 \
+        put --total "$single_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-1.json"
+    "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 10 --clients 100 \
+        put --total "$many_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-100.json"
+    local rss
+    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+    echo "$rss" >"$work/$1-rss"
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run etcd "$etcd"
+run etcd-rs "$etcd_rs"
+
+python3 - "$work" <<'PY'
+import json, sys
+work = sys.argv[1]
+def load(name):
+    return json.load(open(f"{work}/{name}.json"))
+def metrics(d):
+    if d.get("errors"):
+        sys.exit(f"{d['errors']} requests failed: {d.get('first_error')}")
+    lat = d["latency_ms"]["request"]
+    return {"requests/s": d["rps"], "p50 ms": lat["p50"], "p99 ms": lat["p99"]}
+print("| workload | metric | etcd 3.4 | etcd-rs | etcd-rs / etcd |")
+print("|---|---|---|---|---|")
+for label, suffix in (("put, 1 client", "1"), ("put, 100 clients / 10 conns", "100")):
+    e, r = metrics(load(f"etcd-{suffix}")), metrics(load(f"etcd-rs-{suffix}"))
+    for metric in e:
+        print(f"| {label} | {metric} | {e[metric]:.2f} | {r[metric]:.2f} | {r[metric] / e[metric]:.2f} |")
+rss_e = int(open(f"{work}/etcd-rss").read()); rss_r = int(open(f"{work}/etcd-rs-rss").read())
+print(f"| both runs | peak RSS MiB | {rss_e/1024:.1f} | {rss_r/1024:.1f} | {rss_r/rss_e:.2f} |")
+PY
