@@ -97,6 +97,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                     max_txn_ops: config.max_txn_ops as usize,
                     request_timeout: Duration::from_secs(5) + 2 * election_timeout,
                 },
+                watch_progress_interval: config.experimental_watch_progress_notify_interval,
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
         });

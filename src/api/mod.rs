@@ -16,6 +16,7 @@ use tonic::transport::Server;
 
 use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
+    watch_server::WatchServer,
 };
 use crate::server::handle::MemberHandle;
 use authority::AuthorityFix;
@@ -52,6 +53,11 @@ pub async fn serve_client_port(
         .add_service(
             MaintenanceServer::new(grpc::maintenance::MaintenanceService::new(member.clone()))
                 .max_decoding_message_size(max_request),
+        )
+        .add_service(
+            WatchServer::new(grpc::watch::WatchService::new(member.clone()))
+                .max_decoding_message_size(max_request)
+                .max_encoding_message_size(usize::MAX),
         )
         .add_service(
             ClusterServer::new(grpc::cluster::ClusterService::new(member))

@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use super::convert;
 use super::raft_node::Applied;
 use super::wait::WaitRegistry;
+use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
 use crate::metrics::MemberMetrics;
 use crate::mvcc::{self, AppliedIndex, Backend, MvccStore};
 use crate::pb::etcdserverpb as pb;
@@ -64,6 +65,11 @@ pub struct ReadRange(pub mvcc::RangeRequest);
 #[rtype(result = "()")]
 pub struct ConnectRaft(pub Recipient<Applied>);
 
+/// Tells the Applier where to send the events of each committed batch.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectWatch(pub Recipient<CommittedEvents>);
+
 /// The backend's size on disk, in bytes.
 #[derive(Message)]
 #[rtype(result = "u64")]
@@ -77,6 +83,7 @@ pub struct Applier<B: Backend> {
     store: MvccStore<B>,
     wait: Arc<WaitRegistry>,
     raft: Option<Recipient<Applied>>,
+    watch: Option<Recipient<CommittedEvents>>,
     applied: watch::Sender<AppliedState>,
     metrics: Arc<MemberMetrics>,
     size_of: SizeOf<B>,
@@ -96,6 +103,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             store,
             wait,
             raft: None,
+            watch: None,
             applied,
             metrics,
             size_of,
@@ -103,20 +111,24 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         }
     }
 
-    fn apply(&mut self, request: &pb::InternalRaftRequest) -> ApplyResult {
+    /// Applies one request; its events are added to `events`.
+    fn apply(&mut self, request: &pb::InternalRaftRequest, events: &mut Vec<mvcc::Event>) -> ApplyResult {
         // Leases arrive with issue 4; until then only "no lease" exists.
         let no_leases = |_: i64| false;
         if let Some(put) = &request.put {
             let applied = self.store.put(&convert::put_request(put), &no_leases)?;
+            events.extend(applied.events);
             return Ok(AppliedResponse::Put(applied.response));
         }
         if let Some(delete) = &request.delete_range {
             let applied = self.store.delete_range(&convert::delete_request(delete))?;
+            events.extend(applied.events);
             return Ok(AppliedResponse::DeleteRange(applied.response));
         }
         if let Some(txn) = &request.txn {
             let txn = convert::txn_request(txn)?;
             let applied = self.store.txn(&txn, &no_leases)?;
+            events.extend(applied.events);
             return Ok(AppliedResponse::Txn(applied.response));
         }
         if let Some(compaction) = &request.compaction {
@@ -156,6 +168,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
         }
         let already = self.store.applied_index().map_or(0, |a| a.index);
         let mut results = Vec::new();
+        let mut events = Vec::new();
         let mut last = LogIndex(already);
         for entry in batch.entries {
             if entry.index.0 <= already {
@@ -165,7 +178,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
             if entry.entry_type == EntryType::Normal && !entry.data.is_empty() {
                 match pb::InternalRaftRequest::decode(entry.data.as_slice()) {
                     Ok(request) => {
-                        let result = self.apply(&request);
+                        let result = self.apply(&request, &mut events);
                         let id = request.header.as_ref().map_or(request.id, |h| h.id);
                         results.push((id, result));
                     }
@@ -196,6 +209,13 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
         self.metrics
             .backend_commit_seconds
             .observe(started.elapsed().as_secs_f64());
+        if let Some(watch) = &self.watch {
+            watch.do_send(CommittedEvents {
+                events,
+                revision: self.store.current_revision(),
+                compacted: self.store.compacted_revision(),
+            });
+        }
         for (id, result) in results {
             self.wait.trigger(id, result);
         }
@@ -219,6 +239,41 @@ impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
 
     fn handle(&mut self, ConnectRaft(raft): ConnectRaft, _: &mut Context<Self>) {
         self.raft = Some(raft);
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<ConnectWatch> for Applier<B> {
+    type Result = ();
+
+    fn handle(&mut self, ConnectWatch(watch): ConnectWatch, _: &mut Context<Self>) {
+        self.watch = Some(watch);
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<ReadHistory> for Applier<B> {
+    type Result = Result<HistoryRead, mvcc::Error>;
+
+    fn handle(&mut self, read: ReadHistory, _: &mut Context<Self>) -> Self::Result {
+        let mut events = self.store.history(read.start, read.end, read.limit)?;
+        if read.prev_kv {
+            for event in &mut events {
+                let before = mvcc::RangeRequest {
+                    key: event.kv.key.clone(),
+                    revision: event.kv.mod_revision - 1,
+                    ..Default::default()
+                };
+                // Below the compaction the previous value is gone: none, as in etcd.
+                event.prev_kv = self
+                    .store
+                    .range(&before)
+                    .ok()
+                    .and_then(|r| r.kvs.into_iter().next());
+            }
+        }
+        Ok(HistoryRead {
+            events,
+            compacted: self.store.compacted_revision(),
+        })
     }
 }
 

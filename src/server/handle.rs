@@ -84,6 +84,8 @@ pub struct Endpoints {
     pub reads: Recipient<ReadRange>,
     /// The Applier's size reports.
     pub db_size: Recipient<DbSize>,
+    /// The WatchHub.
+    pub watch: actix::Addr<super::watch_hub::WatchHub>,
 }
 
 /// The API layer's view of one member. Cheap to clone.
@@ -251,6 +253,11 @@ impl MemberHandle {
             .await
             .map_err(|_| ApiError::Stopped)?
             .map_err(ApiError::Mvcc)
+    }
+
+    /// The member's WatchHub.
+    pub fn watch_hub(&self) -> &actix::Addr<super::watch_hub::WatchHub> {
+        &self.endpoints.watch
     }
 
     /// The backend's size on disk.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::watch;
 
-use super::applier::{Applier, ConnectRaft, SizeOf};
+use super::applier::{Applier, ConnectRaft, ConnectWatch, SizeOf};
+use super::watch_hub::WatchHub;
 use super::handle::{Endpoints, Identity, Limits, MemberHandle, MemberInfo};
 use super::log_store::{LogStore, SharedMemLog};
 use super::raft_log::RaftLog;
@@ -44,6 +45,8 @@ pub struct MemberSpec {
     pub election_timeout: Duration,
     /// Request limits.
     pub limits: Limits,
+    /// --experimental-watch-progress-notify-interval (zero: etcd's 10 minutes).
+    pub watch_progress_interval: Duration,
 }
 
 /// Why a member could not start.
@@ -117,6 +120,7 @@ where
     let metrics = Arc::new(MemberMetrics::new()?);
     let store = MvccStore::open(backend)?;
     let applied = store.applied_index()?;
+    let (revision, compacted) = (store.current_revision(), store.compacted_revision());
     let id = NodeId(spec.identity.member_id);
 
     let heartbeat_ms = spec.heartbeat.as_millis().max(1) as u64;
@@ -141,6 +145,26 @@ where
             Applier::new(store, wait, applied_tx, metrics, size_of)
         })
     };
+    let watch_arbiter = Arbiter::new();
+    let watch = {
+        let history = applier.clone().recipient();
+        let (cluster_id, member_id) = (spec.identity.cluster_id, spec.identity.member_id);
+        let status = status_rx.clone();
+        let header: super::watch_hub::HeaderFn = Arc::new(move |revision| {
+            crate::pb::etcdserverpb::ResponseHeader {
+                cluster_id,
+                member_id,
+                revision,
+                raft_term: status.borrow().term.0,
+            }
+        });
+        let max_bytes = spec.limits.max_request_bytes;
+        let interval = spec.watch_progress_interval;
+        WatchHub::start_in_arbiter(&watch_arbiter.handle(), move |_| {
+            WatchHub::new(history, header, revision, compacted, max_bytes, interval)
+        })
+    };
+    applier.do_send(ConnectWatch(watch.clone().recipient()));
     let writer = RaftLog::start(log, metrics.clone());
     let raft_arbiter = Arbiter::new();
     let raft = {
@@ -169,6 +193,7 @@ where
         read_index: raft.recipient(),
         reads: applier.clone().recipient(),
         db_size: applier.recipient(),
+        watch,
     };
     let handle = MemberHandle::new(
         spec.identity,
@@ -182,6 +207,6 @@ where
     );
     Ok(RunningMember {
         handle,
-        arbiters: vec![applier_arbiter, raft_arbiter],
+        arbiters: vec![applier_arbiter, raft_arbiter, watch_arbiter],
     })
 }

@@ -6,6 +6,8 @@
 //!   fsync.
 //! - [`applier`]: the Applier applies committed entries to the MVCC store and answers
 //!   the waiting proposers.
+//! - [`watch_hub`]: the WatchHub serves every watcher, catching slow ones up from the
+//!   store.
 //! - [`transport`]: how RaftNodes reach each other (in-process in dev mode).
 //! - [`handle`]: the API layer's handle on a member; [`member`] starts one.
 
@@ -18,3 +20,4 @@ pub mod raft_log;
 pub mod raft_node;
 pub mod transport;
 pub mod wait;
+pub mod watch_hub;

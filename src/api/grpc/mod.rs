@@ -4,3 +4,4 @@ pub mod cluster;
 pub mod kv;
 pub mod maintenance;
 pub mod status;
+pub mod watch;
