@@ -112,7 +112,11 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
     }
 
     /// Applies one request; its events are added to `events`.
-    fn apply(&mut self, request: &pb::InternalRaftRequest, events: &mut Vec<mvcc::Event>) -> ApplyResult {
+    fn apply(
+        &mut self,
+        request: &pb::InternalRaftRequest,
+        events: &mut Vec<mvcc::Event>,
+    ) -> ApplyResult {
         // Leases arrive with issue 4; until then only "no lease" exists.
         let no_leases = |_: i64| false;
         if let Some(put) = &request.put {

@@ -9,13 +9,13 @@ use actix::prelude::*;
 use tokio::sync::watch;
 
 use super::applier::{Applier, ConnectRaft, ConnectWatch, SizeOf};
-use super::watch_hub::WatchHub;
 use super::handle::{Endpoints, Identity, Limits, MemberHandle, MemberInfo};
 use super::log_store::{LogStore, SharedMemLog};
 use super::raft_log::RaftLog;
 use super::raft_node::{RaftNode, RaftStatus};
 use super::transport::InProcessNetwork;
 use super::wait::WaitRegistry;
+use super::watch_hub::WatchHub;
 use crate::metrics::MemberMetrics;
 use crate::mvcc::{Backend, MemBackend, MvccStore};
 use crate::raft::{ConfState, Config, LogIndex, NodeId, RawNode, StorageError};
@@ -150,14 +150,13 @@ where
         let history = applier.clone().recipient();
         let (cluster_id, member_id) = (spec.identity.cluster_id, spec.identity.member_id);
         let status = status_rx.clone();
-        let header: super::watch_hub::HeaderFn = Arc::new(move |revision| {
-            crate::pb::etcdserverpb::ResponseHeader {
+        let header: super::watch_hub::HeaderFn =
+            Arc::new(move |revision| crate::pb::etcdserverpb::ResponseHeader {
                 cluster_id,
                 member_id,
                 revision,
                 raft_term: status.borrow().term.0,
-            }
-        });
+            });
         let max_bytes = spec.limits.max_request_bytes;
         let interval = spec.watch_progress_interval;
         WatchHub::start_in_arbiter(&watch_arbiter.handle(), move |_| {

@@ -247,7 +247,11 @@ impl WatchHub {
             prev_kv: request.prev_kv,
             progress_notify: request.progress_notify,
             fragment: request.fragment,
-            next_rev: if synced { revision.max(start - 1) + 1 } else { start },
+            next_rev: if synced {
+                revision.max(start - 1) + 1
+            } else {
+                start
+            },
             synced,
             sent_since_progress: false,
         };
@@ -379,14 +383,8 @@ impl WatchHub {
                     .map(|e| event_pb(e, watcher.prev_kv))
                     .collect();
                 if !events.is_empty() {
-                    let sent = Self::deliver(
-                        &stream.sink,
-                        header.clone(),
-                        id,
-                        watcher,
-                        events,
-                        max_bytes,
-                    );
+                    let sent =
+                        Self::deliver(&stream.sink, header.clone(), id, watcher, events, max_bytes);
                     if !sent {
                         // The client is not reading: it gets this batch (its `next_rev`
                         // is still the first revision it lacks) from the store later.
@@ -414,7 +412,9 @@ impl WatchHub {
             .streams
             .values()
             .flat_map(|s| s.watchers.values().map(move |w| (s, w)))
-            .filter(|(s, w)| !w.synced && s.sink.unread.load(Ordering::Acquire) < STREAM_EVENT_RESPONSES_MAX);
+            .filter(|(s, w)| {
+                !w.synced && s.sink.unread.load(Ordering::Acquire) < STREAM_EVENT_RESPONSES_MAX
+            });
         let (mut start, mut prev_kv) = (i64::MAX, false);
         for (_, w) in unsynced {
             start = start.min(w.next_rev);

@@ -86,7 +86,14 @@ impl Watch for WatchService {
             while let Some(Ok(message)) = incoming.next().await {
                 if let Some(request) = message.request_union {
                     // Sent in order; a full mailbox waits rather than drop a request.
-                    if requests.send(StreamRequest { stream: id, request }).await.is_err() {
+                    if requests
+                        .send(StreamRequest {
+                            stream: id,
+                            request,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                 }
