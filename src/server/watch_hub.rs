@@ -197,7 +197,7 @@ impl WatchHub {
             return;
         };
         let refuse = |reason: &str| pb::WatchResponse {
-            header: header.clone(),
+            header: header,
             watch_id: -1,
             created: true,
             canceled: true,
@@ -345,7 +345,7 @@ impl WatchHub {
             return false;
         }
         let whole = pb::WatchResponse {
-            header: Some(header.clone()),
+            header: Some(header),
             watch_id: id,
             events,
             ..Default::default()
@@ -384,7 +384,7 @@ impl WatchHub {
                     .collect();
                 if !events.is_empty() {
                     let sent =
-                        Self::deliver(&stream.sink, header.clone(), id, watcher, events, max_bytes);
+                        Self::deliver(&stream.sink, header, id, watcher, events, max_bytes);
                     if !sent {
                         // The client is not reading: it gets this batch (its `next_rev`
                         // is still the first revision it lacks) from the store later.
@@ -506,7 +506,7 @@ impl WatchHub {
                     .map(|e| event_pb(e, watcher.prev_kv))
                     .collect();
                 if !mine.is_empty() {
-                    if !Self::deliver(&stream.sink, header.clone(), id, watcher, mine, max_bytes) {
+                    if !Self::deliver(&stream.sink, header, id, watcher, mine, max_bytes) {
                         continue;
                     }
                     watcher.sent_since_progress = true;
@@ -526,7 +526,7 @@ impl WatchHub {
                 if watcher.progress_notify && watcher.synced && !watcher.sent_since_progress {
                     let _ = stream.sink.tx.send(Outgoing {
                         response: pb::WatchResponse {
-                            header: Some(header.clone()),
+                            header: Some(header),
                             watch_id: id,
                             ..Default::default()
                         },
@@ -559,7 +559,7 @@ fn fragments(whole: pb::WatchResponse, max_bytes: usize) -> Vec<pb::WatchRespons
     out.into_iter()
         .enumerate()
         .map(|(i, events)| pb::WatchResponse {
-            header: whole.header.clone(),
+            header: whole.header,
             watch_id: whole.watch_id,
             fragment: i + 1 < count,
             events,
