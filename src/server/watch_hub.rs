@@ -197,7 +197,7 @@ impl WatchHub {
             return;
         };
         let refuse = |reason: &str| pb::WatchResponse {
-            header: header,
+            header,
             watch_id: -1,
             created: true,
             canceled: true,
