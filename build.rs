@@ -18,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &[
                 "proto/etcdserverpb/rpc.proto",
                 "proto/etcdserverpb/raft_internal.proto",
+                "proto/v3lockpb/v3lock.proto",
+                "proto/v3electionpb/v3election.proto",
             ],
             &["proto"],
         )?;

@@ -18,6 +18,8 @@ use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
     watch_server::WatchServer,
 };
+use crate::pb::v3electionpb::election_server::ElectionServer;
+use crate::pb::v3lockpb::lock_server::LockServer;
 use crate::server::handle::MemberHandle;
 use authority::AuthorityFix;
 
@@ -59,6 +61,10 @@ pub async fn serve_client_port(
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(usize::MAX),
         )
+        .add_service(LockServer::new(grpc::lock::LockService::new(member.clone())))
+        .add_service(ElectionServer::new(grpc::election::ElectionService::new(
+            member.clone(),
+        )))
         .add_service(
             ClusterServer::new(grpc::cluster::ClusterService::new(member))
                 .max_decoding_message_size(max_request),

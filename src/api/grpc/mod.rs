@@ -1,7 +1,10 @@
 //! etcd's gRPC services (tonic), one set per member.
 
 pub mod cluster;
+pub mod election;
 pub mod kv;
+pub mod lock;
 pub mod maintenance;
+pub mod recipes;
 pub mod status;
 pub mod watch;
