@@ -2,7 +2,8 @@
 # Put throughput and latency of one member: etcd-rs next to the real etcd, same machine,
 # same run, same client (../shared/bench/loadgen). On demand, never in CI.
 #
-# usage: scripts/bench-put.sh [TOTAL_SINGLE] [TOTAL_MANY]
+# usage: scripts/bench-vs-etcd.sh [TOTAL_SINGLE] [TOTAL_MANY]
+# WATCH=1 also runs loadgen watch-latency (100 watchers, 1000 puts at 200/s).
 # needs: /usr/bin/etcd (Debian etcd-server), a release build of etcd-rs, and loadgen
 # built in ../shared/bench/loadgen (cargo build --release there).
 set -euo pipefail
@@ -39,6 +40,10 @@ run() { # name binary
         put --total "$single_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-1.json"
     "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 10 --clients 100 \
         put --total "$many_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-100.json"
+    if [ "${WATCH:-0}" = 1 ]; then
+        "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 10 --clients 100 \
+            watch-latency --put-total 1000 --put-rate 200 >"$work/$1-watch.json"
+    fi
     local rss
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     echo "$rss" >"$work/$1-rss"
@@ -64,6 +69,14 @@ for label, suffix in (("put, 1 client", "1"), ("put, 100 clients / 10 conns", "1
     e, r = metrics(load(f"etcd-{suffix}")), metrics(load(f"etcd-rs-{suffix}"))
     for metric in e:
         print(f"| {label} | {metric} | {e[metric]:.2f} | {r[metric]:.2f} | {r[metric] / e[metric]:.2f} |")
+import os
+if os.path.exists(f"{work}/etcd-watch.json"):
+    e, r = load("etcd-watch"), load("etcd-rs-watch")
+    for dist in ("event-from-put-send", "event-from-put-ack"):
+        le, lr = e["latency_ms"][dist], r["latency_ms"][dist]
+        for q in ("p50", "p99"):
+            print(f"| watch-latency, 100 watchers | {dist} {q} ms | {le[q]:.2f} | {lr[q]:.2f} | {lr[q] / le[q]:.2f} |")
+    print(f"| watch-latency, 100 watchers | events/s | {e['rps']:.0f} | {r['rps']:.0f} | {r['rps'] / e['rps']:.2f} |")
 rss_e = int(open(f"{work}/etcd-rss").read()); rss_r = int(open(f"{work}/etcd-rs-rss").read())
 print(f"| both runs | peak RSS MiB | {rss_e/1024:.1f} | {rss_r/1024:.1f} | {rss_r/rss_e:.2f} |")
 PY
