@@ -4,6 +4,8 @@
 //! - [`config`]: the member configuration, read from etcd's flags, `ETCD_*` environment
 //!   variables and YAML config file exactly as etcd 3.4 reads them; `etcd-rs dev` options.
 //! - [`raft`]: the pure Raft consensus core (no I/O, no clock, seeded randomness).
+//! - [`lease`]: the Lessor's pure logic (etcd's `lease` package): grants, revokes, key
+//!   attachments, keep-alives, expiry and checkpoints, with time passed in.
 //! - [`mvcc`]: the MVCC key-value state machine with etcd's KV semantics, over a storage trait.
 //! - [`linearizability`]: a porcupine-style checker of client histories against a
 //!   sequential key-value model, used by the simulation and the fault tests.
@@ -20,6 +22,7 @@
 
 pub mod api;
 pub mod config;
+pub mod lease;
 pub mod linearizability;
 pub mod metrics;
 pub mod mvcc;
