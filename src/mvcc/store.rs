@@ -242,6 +242,11 @@ impl<B: Backend> MvccStore<B> {
         self.pending_meta.insert(key.to_vec(), Some(value));
     }
 
+    /// Stages the removal of a meta entry.
+    pub fn delete_meta(&mut self, key: &[u8]) {
+        self.pending_meta.insert(key.to_vec(), None);
+    }
+
     /// A meta entry, staged or committed.
     pub fn meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         match self.pending_meta.get(key) {

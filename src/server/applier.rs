@@ -14,10 +14,14 @@ use prost::Message as _;
 use tokio::sync::watch;
 
 use super::convert;
-use super::raft_node::Applied;
+use super::raft_node::{Applied, Propose};
 use super::wait::WaitRegistry;
 use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
 use crate::metrics::MemberMetrics;
+use crate::lease::{
+    DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_REVOKE_BATCH_MAX, EXPIRY_CHECK_INTERVAL_MS,
+    LeaseError, Lessor, TimeToLive, decode_lease_entry, encode_lease, meta_key,
+};
 use crate::mvcc::{self, AppliedIndex, Backend, MvccStore};
 use crate::pb::etcdserverpb as pb;
 use crate::raft::{Entry, EntryType, LogIndex};
@@ -33,10 +37,26 @@ pub enum AppliedResponse {
     Txn(mvcc::TxnResponse),
     /// A compaction.
     Compaction(mvcc::CompactionResponse),
+    /// A lease grant: the id and the TTL granted.
+    LeaseGrant {
+        /// The lease.
+        id: i64,
+        /// Its TTL in seconds (raised to the minimum if asked for less).
+        ttl: i64,
+        /// The revision when it was applied.
+        revision: i64,
+    },
+    /// A lease revoke (its keys deleted in one revision).
+    LeaseRevoke {
+        /// The revision after it.
+        revision: i64,
+    },
+    /// Lease checkpoints were recorded.
+    LeaseCheckpoint,
 }
 
 /// The result a proposer waits for.
-pub type ApplyResult = Result<AppliedResponse, mvcc::Error>;
+pub type ApplyResult = Result<AppliedResponse, super::handle::ApiError>;
 
 /// The applied state, published after every batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,10 +80,66 @@ pub struct ApplyEntries {
 #[rtype(result = "Result<mvcc::RangeResponse, mvcc::Error>")]
 pub struct ReadRange(pub mvcc::RangeRequest);
 
-/// Tells the Applier where to report applied indexes.
+/// Tells the Applier where to report applied indexes and propose lease revokes.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct ConnectRaft(pub Recipient<Applied>);
+pub struct ConnectRaft {
+    /// Applied-index reports.
+    pub applied: Recipient<Applied>,
+    /// Proposals (lease revokes and checkpoints, from the leader).
+    pub propose: Recipient<Propose>,
+}
+
+/// A keep-alive (leader only): the TTL renewed.
+#[derive(Message)]
+#[rtype(result = "Result<i64, LeaseError>")]
+pub struct KeepAlive(pub i64);
+
+/// TimeToLive of a lease (leader only), with its keys if asked.
+#[derive(Message)]
+#[rtype(result = "Result<TimeToLive, LeaseError>")]
+pub struct LeaseTimeToLive {
+    /// The lease.
+    pub id: i64,
+    /// Whether to list its keys.
+    pub keys: bool,
+}
+
+/// The ids of every lease.
+#[derive(Message)]
+#[rtype(result = "Vec<i64>")]
+pub struct LeaseList;
+
+/// Whether a lease exists (for the API's choice of lease id).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct LeaseExists(pub i64);
+
+/// The meta entry listing every lease id (8 bytes big-endian each); each lease's record
+/// is at [`meta_key`].
+const LEASE_IDS_META: &[u8] = b"lease_ids";
+
+fn load_leases<B: Backend>(store: &MvccStore<B>) -> Result<Vec<crate::lease::Lease>, mvcc::Error> {
+    let Some(ids) = store.meta(LEASE_IDS_META)? else {
+        return Ok(Vec::new());
+    };
+    let mut leases = Vec::new();
+    for chunk in ids.chunks(8) {
+        let id = i64::from_be_bytes(
+            chunk
+                .try_into()
+                .map_err(|_| mvcc::Error::Corrupt("lease id list".into()))?,
+        );
+        let key = meta_key(id);
+        let record = store
+            .meta(&key)?
+            .ok_or_else(|| mvcc::Error::Corrupt(format!("lease {id:x} is listed but not stored")))?;
+        leases.push(
+            decode_lease_entry(&key, &record).map_err(|e| mvcc::Error::Corrupt(e.to_string()))?,
+        );
+    }
+    Ok(leases)
+}
 
 /// Tells the Applier where to send the events of each committed batch.
 #[derive(Message)]
@@ -81,6 +157,12 @@ pub type SizeOf<B> = Box<dyn Fn(&B) -> u64 + Send>;
 /// The Applier of one member.
 pub struct Applier<B: Backend> {
     store: MvccStore<B>,
+    lessor: Lessor,
+    /// The raft state, to know when this member leads (and so runs lease expiry).
+    raft_status: watch::Receiver<super::raft_node::RaftStatus>,
+    /// Where the leader proposes lease revokes and checkpoints.
+    propose: Option<Recipient<Propose>>,
+    clock: std::time::Instant,
     wait: Arc<WaitRegistry>,
     raft: Option<Recipient<Applied>>,
     watch: Option<Recipient<CommittedEvents>>,
@@ -91,16 +173,26 @@ pub struct Applier<B: Backend> {
 }
 
 impl<B: Backend + Unpin + 'static> Applier<B> {
-    /// An Applier over an opened store.
+    /// An Applier over an opened store; `lessor` is configured for the member's raft
+    /// timing and restored here from the store.
     pub fn new(
-        store: MvccStore<B>,
+        mut store: MvccStore<B>,
+        mut lessor: Lessor,
+        raft_status: watch::Receiver<super::raft_node::RaftStatus>,
         wait: Arc<WaitRegistry>,
         applied: watch::Sender<AppliedState>,
         metrics: Arc<MemberMetrics>,
         size_of: SizeOf<B>,
-    ) -> Applier<B> {
-        Applier {
+    ) -> Result<Applier<B>, mvcc::Error> {
+        let leases = load_leases(&store)?;
+        let attachments = store.take_restored_lease_attachments();
+        lessor.restore(leases, &attachments);
+        Ok(Applier {
             store,
+            lessor,
+            raft_status,
+            propose: None,
+            clock: std::time::Instant::now(),
             wait,
             raft: None,
             watch: None,
@@ -108,6 +200,64 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             metrics,
             size_of,
             failed: false,
+        })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    /// Stores a lease record (and the list of lease ids) with the batch being applied.
+    fn store_lease(&mut self, id: i64) {
+        match self.lessor.get(id) {
+            Some(lease) => self.store.set_meta(&meta_key(id), encode_lease(&lease)),
+            None => self.store.delete_meta(&meta_key(id)),
+        }
+        let ids: Vec<u8> = self
+            .lessor
+            .records()
+            .flat_map(|l| l.id.to_be_bytes())
+            .collect();
+        self.store.set_meta(LEASE_IDS_META, ids);
+    }
+
+    /// The leader's duties: promote or demote the lessor as leadership changes; propose
+    /// the revoke of expired leases and checkpoints of remaining TTLs.
+    fn lease_duties(&mut self) {
+        let leading = self.raft_status.borrow().role == crate::raft::Role::Leader;
+        let now = self.now_ms();
+        if leading && !self.lessor.is_primary() {
+            self.lessor.promote(now, 0);
+        } else if !leading && self.lessor.is_primary() {
+            self.lessor.demote();
+        }
+        if !leading {
+            return;
+        }
+        let Some(propose) = self.propose.clone() else {
+            return;
+        };
+        for id in self.lessor.expired(now, DEFAULT_REVOKE_BATCH_MAX) {
+            let request = pb::InternalRaftRequest {
+                lease_revoke: Some(pb::LeaseRevokeRequest { id }),
+                ..Default::default()
+            };
+            propose.do_send(Propose(request.encode_to_vec()));
+        }
+        let due = self.lessor.checkpoints_due(now, DEFAULT_CHECKPOINT_BATCH_MAX);
+        if !due.is_empty() {
+            let checkpoints = due
+                .into_iter()
+                .map(|c| pb::LeaseCheckpoint {
+                    id: c.id,
+                    remaining_ttl: c.remaining_ttl_secs,
+                })
+                .collect();
+            let request = pb::InternalRaftRequest {
+                lease_checkpoint: Some(pb::LeaseCheckpointRequest { checkpoints }),
+                ..Default::default()
+            };
+            propose.do_send(Propose(request.encode_to_vec()));
         }
     }
 
@@ -117,21 +267,24 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         request: &pb::InternalRaftRequest,
         events: &mut Vec<mvcc::Event>,
     ) -> ApplyResult {
-        // Leases arrive with issue 4; until then only "no lease" exists.
-        let no_leases = |_: i64| false;
+        let lessor = &self.lessor;
+        let leases = |id: i64| lessor.contains(id);
         if let Some(put) = &request.put {
-            let applied = self.store.put(&convert::put_request(put), &no_leases)?;
+            let applied = self.store.put(&convert::put_request(put), &leases)?;
+            self.lessor.apply_lease_changes(&applied.lease_changes);
             events.extend(applied.events);
             return Ok(AppliedResponse::Put(applied.response));
         }
         if let Some(delete) = &request.delete_range {
             let applied = self.store.delete_range(&convert::delete_request(delete))?;
+            self.lessor.apply_lease_changes(&applied.lease_changes);
             events.extend(applied.events);
             return Ok(AppliedResponse::DeleteRange(applied.response));
         }
         if let Some(txn) = &request.txn {
             let txn = convert::txn_request(txn)?;
-            let applied = self.store.txn(&txn, &no_leases)?;
+            let applied = self.store.txn(&txn, &leases)?;
+            self.lessor.apply_lease_changes(&applied.lease_changes);
             events.extend(applied.events);
             return Ok(AppliedResponse::Txn(applied.response));
         }
@@ -141,9 +294,53 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 .compact(&convert::compaction_request(compaction))?;
             return Ok(AppliedResponse::Compaction(response));
         }
-        Err(mvcc::Error::Corrupt(
-            "a committed request of a kind this member cannot apply".into(),
-        ))
+        if let Some(grant) = &request.lease_grant {
+            let now = self.now_ms();
+            let lease = self.lessor.grant(grant.id, grant.ttl, now)?;
+            self.store_lease(lease.id);
+            return Ok(AppliedResponse::LeaseGrant {
+                id: lease.id,
+                ttl: lease.ttl_secs,
+                revision: self.store.current_revision(),
+            });
+        }
+        if let Some(revoke) = &request.lease_revoke {
+            let keys = self.lessor.revoke(revoke.id)?;
+            self.store_lease(revoke.id);
+            if !keys.is_empty() {
+                // Every key of the lease goes in one revision, as in etcd.
+                let txn = mvcc::TxnRequest {
+                    compare: Vec::new(),
+                    success: keys
+                        .into_iter()
+                        .map(|key| {
+                            mvcc::Request::DeleteRange(mvcc::DeleteRangeRequest {
+                                key,
+                                range_end: Vec::new(),
+                                prev_kv: false,
+                            })
+                            .into()
+                        })
+                        .collect(),
+                    failure: Vec::new(),
+                };
+                let applied = self.store.txn(&txn, &|_| false)?;
+                self.lessor.apply_lease_changes(&applied.lease_changes);
+                events.extend(applied.events);
+            }
+            return Ok(AppliedResponse::LeaseRevoke {
+                revision: self.store.current_revision(),
+            });
+        }
+        if let Some(checkpoint) = &request.lease_checkpoint {
+            for c in &checkpoint.checkpoints {
+                if self.lessor.checkpoint(c.id, c.remaining_ttl).is_some() {
+                    self.store_lease(c.id);
+                }
+            }
+            return Ok(AppliedResponse::LeaseCheckpoint);
+        }
+        Err(mvcc::Error::Corrupt("a committed request of a kind this member cannot apply".into()).into())
     }
 
     fn publish(&mut self, index: LogIndex) {
@@ -160,6 +357,10 @@ impl<B: Backend + Unpin + 'static> Actor for Applier<B> {
         ctx.set_mailbox_capacity(4096);
         let index = self.store.applied_index().map_or(0, |a| a.index);
         self.publish(LogIndex(index));
+        ctx.run_interval(
+            std::time::Duration::from_millis(EXPIRY_CHECK_INTERVAL_MS),
+            |act, _| act.lease_duties(),
+        );
     }
 }
 
@@ -241,8 +442,9 @@ impl<B: Backend + Unpin + 'static> Handler<ReadRange> for Applier<B> {
 impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
     type Result = ();
 
-    fn handle(&mut self, ConnectRaft(raft): ConnectRaft, _: &mut Context<Self>) {
-        self.raft = Some(raft);
+    fn handle(&mut self, connect: ConnectRaft, _: &mut Context<Self>) {
+        self.raft = Some(connect.applied);
+        self.propose = Some(connect.propose);
     }
 }
 
@@ -278,6 +480,42 @@ impl<B: Backend + Unpin + 'static> Handler<ReadHistory> for Applier<B> {
             events,
             compacted: self.store.compacted_revision(),
         })
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<KeepAlive> for Applier<B> {
+    type Result = Result<i64, LeaseError>;
+
+    fn handle(&mut self, KeepAlive(id): KeepAlive, _: &mut Context<Self>) -> Self::Result {
+        self.lease_duties();
+        let now = self.now_ms();
+        self.lessor.renew(id, now).map(|r| r.ttl_secs)
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<LeaseTimeToLive> for Applier<B> {
+    type Result = Result<TimeToLive, LeaseError>;
+
+    fn handle(&mut self, request: LeaseTimeToLive, _: &mut Context<Self>) -> Self::Result {
+        self.lease_duties();
+        let now = self.now_ms();
+        self.lessor.time_to_live(request.id, now, request.keys)
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<LeaseList> for Applier<B> {
+    type Result = Vec<i64>;
+
+    fn handle(&mut self, _: LeaseList, _: &mut Context<Self>) -> Vec<i64> {
+        self.lessor.leases()
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<LeaseExists> for Applier<B> {
+    type Result = bool;
+
+    fn handle(&mut self, LeaseExists(id): LeaseExists, _: &mut Context<Self>) -> bool {
+        self.lessor.contains(id)
     }
 }
 

@@ -63,6 +63,9 @@ pub enum ApiError {
     /// The store refused it (etcd's message, byte for byte).
     #[error(transparent)]
     Mvcc(#[from] mvcc::Error),
+    /// The lessor refused it (etcd's message, byte for byte).
+    #[error(transparent)]
+    Lease(#[from] crate::lease::LeaseError),
     /// Over --max-request-bytes.
     #[error("etcdserver: request is too large")]
     TooLarge,
@@ -208,7 +211,7 @@ impl MemberHandle {
             }
         }
         match tokio::time::timeout_at(deadline.into(), result).await {
-            Ok(Ok(result)) => result.map_err(ApiError::Mvcc),
+            Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(ApiError::Stopped),
             Err(_) => Err(ApiError::Timeout),
         }

@@ -16,6 +16,7 @@ use super::raft_node::{RaftNode, RaftStatus};
 use super::transport::InProcessNetwork;
 use super::wait::WaitRegistry;
 use super::watch_hub::WatchHub;
+use crate::lease::{Lessor, LessorConfig};
 use crate::metrics::MemberMetrics;
 use crate::mvcc::{Backend, MemBackend, MvccStore};
 use crate::raft::{ConfState, Config, LogIndex, NodeId, RawNode, StorageError};
@@ -138,13 +139,21 @@ where
     let (applied_tx, applied_rx) = watch::channel(Default::default());
     let (status_tx, status_rx) = watch::channel(RaftStatus::default());
 
+    let lessor = Lessor::new(LessorConfig::for_raft_timing(
+        config.election_ticks,
+        heartbeat_ms,
+    ));
+    let applier_state = Applier::new(
+        store,
+        lessor,
+        status_rx.clone(),
+        wait.clone(),
+        applied_tx,
+        metrics.clone(),
+        size_of,
+    )?;
     let applier_arbiter = Arbiter::new();
-    let applier = {
-        let (wait, metrics) = (wait.clone(), metrics.clone());
-        Applier::start_in_arbiter(&applier_arbiter.handle(), move |_| {
-            Applier::new(store, wait, applied_tx, metrics, size_of)
-        })
-    };
+    let applier = Applier::start_in_arbiter(&applier_arbiter.handle(), move |_| applier_state);
     let watch_arbiter = Arbiter::new();
     let watch = {
         let history = applier.clone().recipient();
@@ -184,7 +193,10 @@ where
             )
         })
     };
-    applier.do_send(ConnectRaft(raft.clone().recipient()));
+    applier.do_send(ConnectRaft {
+        applied: raft.clone().recipient(),
+        propose: raft.clone().recipient(),
+    });
     network.register(id, raft.clone().recipient());
 
     let endpoints = Endpoints {

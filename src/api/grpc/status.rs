@@ -9,6 +9,7 @@ use crate::server::handle::ApiError;
 pub fn status(error: ApiError) -> Status {
     match error {
         ApiError::Mvcc(e) => mvcc_status(&e),
+        ApiError::Lease(e) => lease_status(&e),
         ApiError::TooLarge => Status::new(Code::InvalidArgument, error.to_string()),
         ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
     }
@@ -22,6 +23,19 @@ pub fn mvcc_status(error: &mvcc::Error) -> Status {
         GrpcCode::OutOfRange => Code::OutOfRange,
         GrpcCode::Unavailable => Code::Unavailable,
         GrpcCode::DataLoss => Code::DataLoss,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// The status etcd answers for a lessor error.
+pub fn lease_status(error: &crate::lease::LeaseError) -> Status {
+    use crate::lease::GrpcCode as L;
+    let code = match error.grpc_code() {
+        L::Unknown => Code::Unknown,
+        L::NotFound => Code::NotFound,
+        L::FailedPrecondition => Code::FailedPrecondition,
+        L::OutOfRange => Code::OutOfRange,
+        L::DataLoss => Code::DataLoss,
     };
     Status::new(code, error.to_string())
 }
