@@ -684,3 +684,24 @@ fn restore_replaces_everything_held_before() {
     assert_eq!(lessor.leases(), vec![2]);
     assert_eq!(lessor.next_wakeup_ms(), None);
 }
+
+#[test]
+fn applied_operations_leave_leader_and_follower_in_the_same_replicated_state() {
+    let mut leader = leader();
+    let mut follower = lessor();
+    // The same committed entries, applied at different local times.
+    for (lessor, clock) in [(&mut leader, 5 * SEC), (&mut follower, 900 * SEC)] {
+        lessor.grant(1, 600, clock).expect("grant");
+        lessor.grant(2, 1, clock).expect("grant");
+        lessor.apply_lease_changes(&[attach(1, "a"), attach(2, "b"), detach(1, "a")]);
+        lessor.checkpoint(1, 480);
+        lessor.revoke(2).expect("revoke");
+    }
+    assert_eq!(
+        leader.records().collect::<Vec<_>>(),
+        follower.records().collect::<Vec<_>>()
+    );
+    assert_eq!(leader.keys(1), follower.keys(1));
+    assert_eq!(leader.deadline_ms(1), Some(605 * SEC));
+    assert_eq!(follower.deadline_ms(1), None);
+}

@@ -59,7 +59,21 @@ impl Model {
     }
 }
 
+/// How often the interesting outcomes happened, so the test cannot pass by testing
+/// nothing.
+#[derive(Debug, Default)]
+struct Stats {
+    granted: usize,
+    renewed: usize,
+    renewed_too_late: usize,
+    expired: usize,
+    reoffered: usize,
+    checkpointed: usize,
+    revoked_with_keys: usize,
+}
+
 struct Run {
+    stats: Stats,
     rng: SeededRng,
     lessor: Lessor,
     model: Model,
@@ -125,6 +139,7 @@ impl Run {
         } else if self.model.leases.contains_key(&id) {
             Err(LeaseError::LeaseExists)
         } else {
+            self.stats.granted += 1;
             let ttl_secs = ttl.max(MIN_TTL_SECS);
             let deadline_ms = self
                 .model
@@ -173,6 +188,7 @@ impl Run {
         };
         assert_eq!(got, want, "{}: revoke({id})", self.context);
         if let Ok(keys) = got {
+            self.stats.revoked_with_keys += usize::from(!keys.is_empty());
             self.delete_keys(&keys);
         }
     }
@@ -240,6 +256,11 @@ impl Run {
             }
         };
         assert_eq!(got, want, "{}: renew({id})", self.context);
+        match got {
+            Ok(_) => self.stats.renewed += 1,
+            Err(LeaseError::Expired) => self.stats.renewed_too_late += 1,
+            Err(_) => {}
+        }
         // The leader proposes the clearing checkpoint; let it apply at once.
         if got.is_ok_and(|r| r.clear_checkpoint) {
             self.apply_checkpoint(id, 0);
@@ -268,8 +289,14 @@ impl Run {
 
     fn expire(&mut self) {
         let got = self.lessor.expired(self.now_ms, usize::MAX);
+        let reoffers = got
+            .iter()
+            .filter(|id| self.model.leases[id].offered_ms.is_some())
+            .count();
         let want = self.model.expired(self.now_ms);
         assert_eq!(got, want, "{}: expired", self.context);
+        self.stats.expired += got.len();
+        self.stats.reoffered += reoffers;
         // The leader proposes revokes; most commit, some are lost to the network.
         for id in got {
             if self.pick(4) != 0 {
@@ -315,6 +342,7 @@ impl Run {
         // Proposed through Raft: usually applied, sometimes lost.
         for cp in due {
             if self.pick(5) != 0 {
+                self.stats.checkpointed += 1;
                 self.apply_checkpoint(cp.id, cp.remaining_ttl_secs);
             }
         }
@@ -421,8 +449,10 @@ impl Run {
 
 #[test]
 fn lessor_matches_a_simple_model_over_random_operations() {
+    let mut total = Stats::default();
     for seed in 0..SEEDS {
         let mut run = Run {
+            stats: Stats::default(),
             rng: SeededRng::new(seed),
             lessor: Lessor::new(config()),
             model: Model::default(),
@@ -433,5 +463,27 @@ fn lessor_matches_a_simple_model_over_random_operations() {
             run.context = format!("seed {seed} step {step} at {} ms", run.now_ms);
             run.step();
         }
+        total.granted += run.stats.granted;
+        total.renewed += run.stats.renewed;
+        total.renewed_too_late += run.stats.renewed_too_late;
+        total.expired += run.stats.expired;
+        total.reoffered += run.stats.reoffered;
+        total.checkpointed += run.stats.checkpointed;
+        total.revoked_with_keys += run.stats.revoked_with_keys;
     }
+    let least = [
+        total.granted,
+        total.renewed,
+        total.renewed_too_late,
+        total.expired,
+        total.reoffered,
+        total.checkpointed,
+        total.revoked_with_keys,
+    ]
+    .into_iter()
+    .min();
+    assert!(
+        least >= Some(100),
+        "the random operations rarely reached some outcome: {total:?}"
+    );
 }
