@@ -152,11 +152,13 @@ pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), Ru
     let api_handle = api.handle().clone();
     system.block_on(async move {
         let network = InProcessNetwork::new();
+        let directory = crate::server::handle::Directory::default();
         let mut running = Vec::new();
         for (member, bound) in members.into_iter().zip(listeners) {
             let name = member.spec.identity.name.clone();
-            let handle = start_member(member.spec, &network)
+            let mut handle = start_member(member.spec, &network)
                 .map_err(|source| RunError::Start { name, source })?;
+            handle.handle.join_directory(&directory);
             let http = start_http(handle.handle.clone())?;
             for listener in bound {
                 let member = handle.handle.clone();

@@ -15,8 +15,8 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Server;
 
 use crate::pb::etcdserverpb::{
-    cluster_server::ClusterServer, kv_server::KvServer, maintenance_server::MaintenanceServer,
-    watch_server::WatchServer,
+    cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
+    maintenance_server::MaintenanceServer, watch_server::WatchServer,
 };
 use crate::pb::v3electionpb::election_server::ElectionServer;
 use crate::pb::v3lockpb::lock_server::LockServer;
@@ -61,7 +61,12 @@ pub async fn serve_client_port(
                 .max_decoding_message_size(max_request)
                 .max_encoding_message_size(usize::MAX),
         )
-        .add_service(LockServer::new(grpc::lock::LockService::new(member.clone())))
+        .add_service(LeaseServer::new(grpc::lease::LeaseService::new(
+            member.clone(),
+        )))
+        .add_service(LockServer::new(grpc::lock::LockService::new(
+            member.clone(),
+        )))
         .add_service(ElectionServer::new(grpc::election::ElectionService::new(
             member.clone(),
         )))

@@ -17,11 +17,11 @@ use super::convert;
 use super::raft_node::{Applied, Propose};
 use super::wait::WaitRegistry;
 use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
-use crate::metrics::MemberMetrics;
 use crate::lease::{
-    DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_REVOKE_BATCH_MAX, EXPIRY_CHECK_INTERVAL_MS,
-    LeaseError, Lessor, TimeToLive, decode_lease_entry, encode_lease, meta_key,
+    DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_REVOKE_BATCH_MAX, EXPIRY_CHECK_INTERVAL_MS, LeaseError,
+    Lessor, TimeToLive, decode_lease_entry, encode_lease, meta_key,
 };
+use crate::metrics::MemberMetrics;
 use crate::mvcc::{self, AppliedIndex, Backend, MvccStore};
 use crate::pb::etcdserverpb as pb;
 use crate::raft::{Entry, EntryType, LogIndex};
@@ -131,9 +131,9 @@ fn load_leases<B: Backend>(store: &MvccStore<B>) -> Result<Vec<crate::lease::Lea
                 .map_err(|_| mvcc::Error::Corrupt("lease id list".into()))?,
         );
         let key = meta_key(id);
-        let record = store
-            .meta(&key)?
-            .ok_or_else(|| mvcc::Error::Corrupt(format!("lease {id:x} is listed but not stored")))?;
+        let record = store.meta(&key)?.ok_or_else(|| {
+            mvcc::Error::Corrupt(format!("lease {id:x} is listed but not stored"))
+        })?;
         leases.push(
             decode_lease_entry(&key, &record).map_err(|e| mvcc::Error::Corrupt(e.to_string()))?,
         );
@@ -244,7 +244,9 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             };
             propose.do_send(Propose(request.encode_to_vec()));
         }
-        let due = self.lessor.checkpoints_due(now, DEFAULT_CHECKPOINT_BATCH_MAX);
+        let due = self
+            .lessor
+            .checkpoints_due(now, DEFAULT_CHECKPOINT_BATCH_MAX);
         if !due.is_empty() {
             let checkpoints = due
                 .into_iter()
@@ -340,7 +342,10 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             }
             return Ok(AppliedResponse::LeaseCheckpoint);
         }
-        Err(mvcc::Error::Corrupt("a committed request of a kind this member cannot apply".into()).into())
+        Err(
+            mvcc::Error::Corrupt("a committed request of a kind this member cannot apply".into())
+                .into(),
+        )
     }
 
     fn publish(&mut self, index: LogIndex) {
@@ -489,7 +494,24 @@ impl<B: Backend + Unpin + 'static> Handler<KeepAlive> for Applier<B> {
     fn handle(&mut self, KeepAlive(id): KeepAlive, _: &mut Context<Self>) -> Self::Result {
         self.lease_duties();
         let now = self.now_ms();
-        self.lessor.renew(id, now).map(|r| r.ttl_secs)
+        let renewal = self.lessor.renew(id, now)?;
+        if renewal.clear_checkpoint
+            && let Some(propose) = &self.propose
+        {
+            // A renewed lease restarts from its full TTL: forget its checkpoint
+            // everywhere, or a leader change would restart it from the stale one.
+            let request = pb::InternalRaftRequest {
+                lease_checkpoint: Some(pb::LeaseCheckpointRequest {
+                    checkpoints: vec![pb::LeaseCheckpoint {
+                        id,
+                        remaining_ttl: 0,
+                    }],
+                }),
+                ..Default::default()
+            };
+            propose.do_send(Propose(request.encode_to_vec()));
+        }
+        Ok(renewal.ttl_secs)
     }
 }
 

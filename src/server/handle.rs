@@ -89,7 +89,20 @@ pub struct Endpoints {
     pub db_size: Recipient<DbSize>,
     /// The WatchHub.
     pub watch: actix::Addr<super::watch_hub::WatchHub>,
+    /// Keep-alives (the Applier's lessor).
+    pub keep_alive: Recipient<super::applier::KeepAlive>,
+    /// Lease TimeToLive.
+    pub time_to_live: Recipient<super::applier::LeaseTimeToLive>,
+    /// Lease lists.
+    pub lease_list: Recipient<super::applier::LeaseList>,
+    /// Lease existence.
+    pub lease_exists: Recipient<super::applier::LeaseExists>,
 }
+
+/// The members of this process, by id: where a follower forwards what only the leader
+/// answers (lease keep-alives and TimeToLive). Between processes this becomes the peer
+/// transport's job.
+pub type Directory = Arc<std::sync::RwLock<std::collections::HashMap<u64, MemberHandle>>>;
 
 /// The API layer's view of one member. Cheap to clone.
 #[derive(Clone)]
@@ -107,6 +120,7 @@ pub struct MemberHandle {
     applied: watch::Receiver<AppliedState>,
     wait: Arc<WaitRegistry>,
     next_id: Arc<AtomicU64>,
+    directory: Directory,
 }
 
 /// How long to wait before proposing again when no leader is known.
@@ -144,7 +158,100 @@ impl MemberHandle {
             applied,
             wait,
             next_id: Arc::new(AtomicU64::new(first)),
+            directory: Directory::default(),
         }
+    }
+
+    /// Joins the process's directory of members (and shares it).
+    pub fn join_directory(&mut self, directory: &Directory) {
+        self.directory = directory.clone();
+        directory
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(self.identity.member_id, self.clone());
+    }
+
+    /// The member that leads, if it runs in this process (this member included).
+    fn leader_handle(&self) -> Option<MemberHandle> {
+        let leader = self.status().leader.0;
+        if leader == self.identity.member_id {
+            return Some(self.clone());
+        }
+        self.directory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&leader)
+            .cloned()
+    }
+
+    /// A fresh request id (also what a lease id is drawn from, as in etcd).
+    pub fn next_request_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether lease `id` exists on this member.
+    pub async fn lease_exists(&self, id: i64) -> bool {
+        self.endpoints
+            .lease_exists
+            .send(super::applier::LeaseExists(id))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Renews a lease on the leader: its TTL.
+    pub async fn keep_alive(&self, id: i64) -> Result<i64, ApiError> {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        loop {
+            if let Some(leader) = self.leader_handle() {
+                match leader
+                    .endpoints
+                    .keep_alive
+                    .send(super::applier::KeepAlive(id))
+                    .await
+                {
+                    Ok(Err(crate::lease::LeaseError::NotPrimary)) => {}
+                    Ok(result) => return result.map_err(ApiError::Lease),
+                    Err(_) => return Err(ApiError::Stopped),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Timeout);
+            }
+            tokio::time::sleep(NO_LEADER_RETRY).await;
+        }
+    }
+
+    /// A lease's TimeToLive, from the leader.
+    pub async fn lease_time_to_live(
+        &self,
+        id: i64,
+        keys: bool,
+    ) -> Result<crate::lease::TimeToLive, ApiError> {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        loop {
+            if let Some(leader) = self.leader_handle() {
+                let request = super::applier::LeaseTimeToLive { id, keys };
+                match leader.endpoints.time_to_live.send(request).await {
+                    Ok(Err(crate::lease::LeaseError::NotPrimary)) => {}
+                    Ok(result) => return result.map_err(ApiError::Lease),
+                    Err(_) => return Err(ApiError::Stopped),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Timeout);
+            }
+            tokio::time::sleep(NO_LEADER_RETRY).await;
+        }
+    }
+
+    /// Every lease id (made linearizable first, as etcd 3.4's LeaseLeases is).
+    pub async fn leases(&self) -> Result<Vec<i64>, ApiError> {
+        self.linearizable_barrier().await?;
+        self.endpoints
+            .lease_list
+            .send(super::applier::LeaseList)
+            .await
+            .map_err(|_| ApiError::Stopped)
     }
 
     /// The raft state now.

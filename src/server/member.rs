@@ -203,8 +203,12 @@ where
         propose: raft.clone().recipient(),
         read_index: raft.recipient(),
         reads: applier.clone().recipient(),
-        db_size: applier.recipient(),
+        db_size: applier.clone().recipient(),
         watch,
+        keep_alive: applier.clone().recipient(),
+        time_to_live: applier.clone().recipient(),
+        lease_list: applier.clone().recipient(),
+        lease_exists: applier.recipient(),
     };
     let handle = MemberHandle::new(
         spec.identity,

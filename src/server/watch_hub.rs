@@ -383,8 +383,7 @@ impl WatchHub {
                     .map(|e| event_pb(e, watcher.prev_kv))
                     .collect();
                 if !events.is_empty() {
-                    let sent =
-                        Self::deliver(&stream.sink, header, id, watcher, events, max_bytes);
+                    let sent = Self::deliver(&stream.sink, header, id, watcher, events, max_bytes);
                     if !sent {
                         // The client is not reading: it gets this batch (its `next_rev`
                         // is still the first revision it lacks) from the store later.

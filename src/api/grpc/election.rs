@@ -177,8 +177,7 @@ async fn observe(
             watch.next_events().await?;
             continue;
         };
-        let mut watch =
-            InternalWatch::start(member, &leader.key, &[], header.revision + 1).await?;
+        let mut watch = InternalWatch::start(member, &leader.key, &[], header.revision + 1).await?;
         let mut current: mvccpb::KeyValue = leader;
         if tx
             .send(Ok(epb::LeaderResponse {

@@ -3,6 +3,7 @@
 pub mod cluster;
 pub mod election;
 pub mod kv;
+pub mod lease;
 pub mod lock;
 pub mod maintenance;
 pub mod recipes;

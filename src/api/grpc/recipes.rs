@@ -32,7 +32,10 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 /// Runs a txn through Raft.
-pub async fn txn(member: &MemberHandle, request: pb::TxnRequest) -> Result<pb::TxnResponse, Status> {
+pub async fn txn(
+    member: &MemberHandle,
+    request: pb::TxnRequest,
+) -> Result<pb::TxnResponse, Status> {
     let internal = pb::InternalRaftRequest {
         txn: Some(request),
         ..Default::default()
@@ -42,17 +45,25 @@ pub async fn txn(member: &MemberHandle, request: pb::TxnRequest) -> Result<pb::T
             let header = member.header(response.revision);
             Ok(crate::server::convert::txn_response(response, Some(header)))
         }
-        _ => Err(Status::internal("etcd-rs: the applier answered another kind")),
+        _ => Err(Status::internal(
+            "etcd-rs: the applier answered another kind",
+        )),
     }
 }
 
 /// A linearizable range.
-pub async fn range(member: &MemberHandle, request: pb::RangeRequest) -> Result<pb::RangeResponse, Status> {
+pub async fn range(
+    member: &MemberHandle,
+    request: pb::RangeRequest,
+) -> Result<pb::RangeResponse, Status> {
     let request = crate::server::convert::range_request(&request)
         .map_err(|e| super::status::mvcc_status(&e))?;
     let response = member.range(request).await.map_err(status)?;
     let header = member.header(response.revision);
-    Ok(crate::server::convert::range_response(response, Some(header)))
+    Ok(crate::server::convert::range_response(
+        response,
+        Some(header),
+    ))
 }
 
 /// A compare on a key's creation revision.
@@ -91,10 +102,12 @@ pub fn get_op(key: &[u8]) -> pb::RequestOp {
 /// A delete op.
 pub fn delete_op(key: &[u8]) -> pb::RequestOp {
     pb::RequestOp {
-        request: Some(pb::request_op::Request::RequestDeleteRange(pb::DeleteRangeRequest {
-            key: key.to_vec(),
-            ..Default::default()
-        })),
+        request: Some(pb::request_op::Request::RequestDeleteRange(
+            pb::DeleteRangeRequest {
+                key: key.to_vec(),
+                ..Default::default()
+            },
+        )),
     }
 }
 
@@ -149,7 +162,10 @@ pub async fn last_created_before(
         },
     )
     .await?;
-    Ok((response.kvs.into_iter().next(), response.header.unwrap_or_default()))
+    Ok((
+        response.kvs.into_iter().next(),
+        response.header.unwrap_or_default(),
+    ))
 }
 
 /// The key under `prefix` created first, if any.
@@ -169,7 +185,10 @@ pub async fn first_created(
         },
     )
     .await?;
-    Ok((response.kvs.into_iter().next(), response.header.unwrap_or_default()))
+    Ok((
+        response.kvs.into_iter().next(),
+        response.header.unwrap_or_default(),
+    ))
 }
 
 /// A watcher inside the member, on the member's WatchHub.
