@@ -557,7 +557,6 @@ const ENDPOINT_AND_MEMBER: &[Case] = &[
 /// Compare { result, target: LEASE, key, lease } and empty branches; the answer's
 /// `succeeded` (field 2) tells which branch ran.
 #[test]
-#[ignore = "needs LeaseGrant, which comes with leases (issue 4); passes against etcd with ETCD_TEST_BIN=/usr/bin/etcd"]
 fn txn_compares_lease_ids() {
     use support::golden::protobuf_text;
     use support::grpc_raw::{H2Conn, grpc_frame, pb};
