@@ -59,8 +59,8 @@ mod record;
 pub use config::{
     DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_ELECTION_TICKS,
     DEFAULT_HEARTBEAT_MS, DEFAULT_REVOKE_BATCH_MAX, DEFAULT_REVOKE_RATE_PER_SEC,
-    EXPIRY_CHECK_INTERVAL_MS, LessorConfig, MAX_LEASE_TTL_SECS, expired_retry_interval_ms,
-    min_lease_ttl_secs,
+    ETCD_RS_CHECKPOINT_INTERVAL_MS, EXPIRY_CHECK_INTERVAL_MS, LessorConfig, MAX_LEASE_TTL_SECS,
+    expired_retry_interval_ms, min_lease_ttl_secs,
 };
 pub use error::{GrpcCode, LeaseError};
 pub use id::pick_id;

@@ -16,7 +16,7 @@ use super::raft_node::{RaftNode, RaftStatus};
 use super::transport::InProcessNetwork;
 use super::wait::WaitRegistry;
 use super::watch_hub::WatchHub;
-use crate::lease::{Lessor, LessorConfig};
+use crate::lease::{ETCD_RS_CHECKPOINT_INTERVAL_MS, Lessor, LessorConfig};
 use crate::metrics::MemberMetrics;
 use crate::mvcc::{Backend, MemBackend, MvccStore};
 use crate::raft::{ConfState, Config, LogIndex, NodeId, RawNode, StorageError};
@@ -139,10 +139,9 @@ where
     let (applied_tx, applied_rx) = watch::channel(Default::default());
     let (status_tx, status_rx) = watch::channel(RaftStatus::default());
 
-    let lessor = Lessor::new(LessorConfig::for_raft_timing(
-        config.election_ticks,
-        heartbeat_ms,
-    ));
+    let mut lessor_config = LessorConfig::for_raft_timing(config.election_ticks, heartbeat_ms);
+    lessor_config.checkpoint_interval_ms = ETCD_RS_CHECKPOINT_INTERVAL_MS;
+    let lessor = Lessor::new(lessor_config);
     let applier_state = Applier::new(
         store,
         lessor,
