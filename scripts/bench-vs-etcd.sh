@@ -3,7 +3,9 @@
 # same run, same client (../shared/bench/loadgen). On demand, never in CI.
 #
 # usage: scripts/bench-vs-etcd.sh [TOTAL_SINGLE] [TOTAL_MANY]
-# WATCH=1 also runs loadgen watch-latency (100 watchers, 1000 puts at 200/s).
+# WATCH=1 also runs loadgen watch-latency (100 watchers, 1000 puts at 200/s) and lease
+# keep-alive throughput (examples/keepalive_bench.rs, 50 clients for 5 s; build it with
+# `cargo build --release --example keepalive_bench`).
 # needs: /usr/bin/etcd (Debian etcd-server), a release build of etcd-rs, and loadgen
 # built in ../shared/bench/loadgen (cargo build --release there).
 set -euo pipefail
@@ -43,6 +45,7 @@ run() { # name binary
     if [ "${WATCH:-0}" = 1 ]; then
         "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 10 --clients 100 \
             watch-latency --put-total 1000 --put-rate 200 >"$work/$1-watch.json"
+        target/release/examples/keepalive_bench "127.0.0.1:$port" 50 5 >"$work/$1-keepalive.json"
     fi
     local rss
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
@@ -77,6 +80,8 @@ if os.path.exists(f"{work}/etcd-watch.json"):
         for q in ("p50", "p99"):
             print(f"| watch-latency, 100 watchers | {dist} {q} ms | {le[q]:.2f} | {lr[q]:.2f} | {lr[q] / le[q]:.2f} |")
     print(f"| watch-latency, 100 watchers | events/s | {e['rps']:.0f} | {r['rps']:.0f} | {r['rps'] / e['rps']:.2f} |")
+    e, r = load("etcd-keepalive"), load("etcd-rs-keepalive")
+    print(f"| lease keep-alive, 50 clients | keep-alives/s | {e['rps']:.0f} | {r['rps']:.0f} | {r['rps'] / e['rps']:.2f} |")
 rss_e = int(open(f"{work}/etcd-rss").read()); rss_r = int(open(f"{work}/etcd-rs-rss").read())
 print(f"| both runs | peak RSS MiB | {rss_e/1024:.1f} | {rss_r/1024:.1f} | {rss_r/rss_e:.2f} |")
 PY
