@@ -259,3 +259,46 @@ fn a_stream_that_stops_reading_does_not_hold_back_the_others() {
         }
     });
 }
+
+#[test]
+fn a_progress_request_reports_the_current_revision_without_events() {
+    let member = Member::start(&[]);
+    put(&member, "p", "1");
+    put(&member, "q", "2");
+    let url = member.client_url();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let mut client = Client::connect([url.as_str()], None).await.expect("connect");
+        let mut stream = client.watch("p", None).await.expect("watch");
+        assert!(stream.message().await.expect("created").expect("r").created());
+        stream.request_progress().await.expect("request progress");
+        let progress = stream.message().await.expect("stream").expect("response");
+        assert!(progress.events().is_empty());
+        assert!(!progress.created() && !progress.canceled());
+        assert_eq!(progress.header().expect("header").revision(), 3);
+    });
+}
+
+#[test]
+fn a_watch_with_filters_and_an_explicit_id_gets_only_what_it_asked_for() {
+    let member = Member::start(&[]);
+    let url = member.client_url();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let mut client = Client::connect([url.as_str()], None).await.expect("connect");
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_watch_id(7)
+            .with_filters([etcd_client::WatchFilterType::NoPut]);
+        let mut stream = client.watch("f", Some(options)).await.expect("watch");
+        let created = stream.message().await.expect("created").expect("r");
+        assert!(created.created());
+        assert_eq!(created.watch_id(), 7);
+        client.put("f1", "x", None).await.expect("put");
+        client.delete("f1", None).await.expect("delete");
+        let response = stream.message().await.expect("stream").expect("response");
+        assert_eq!(response.watch_id(), 7);
+        assert_eq!(response.events().len(), 1);
+        assert_eq!(response.events()[0].event_type(), EventType::Delete);
+    });
+}
