@@ -354,6 +354,61 @@ mod tests {
         assert_eq!(error(br#"{"key":"#).as_deref(), Some("unexpected EOF"));
     }
 
+    /// Every body decodes to a request or an error, never a panic: bodies made by
+    /// cutting, dropping and replacing bytes of valid ones (a fixed-seed xorshift, so a
+    /// failure reproduces).
+    #[test]
+    fn mangled_bodies_never_panic() {
+        const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+        const ROUNDS: usize = 20_000;
+        let samples: &[&[u8]] = &[
+            br#"{"key":"Zm9v","range_end":"Zm9w","limit":"1","sort_order":"DESCEND","keys_only":true}"#,
+            br#"{"compare":[{"key":"YQ==","target":"MOD","result":"GREATER","mod_revision":"1"}],"success":[{"requestTxn":{"success":[{"requestPut":{"key":"eA==","value":"eQ=="}}]}}],"failure":[{"request_range":{"key":[1,2]}}]}"#,
+            br#"{"key":"YQ=\u003d","value":"\ud83d\ude00","lease":null,"prev_kv":false}"#,
+        ];
+        let bytes: &[u8] = b"{}[]\",:\\u0123456789.eE+-tfnYQ= \n\xff";
+        let mut state = SEED;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        let (mut decoded, mut refused) = (0, 0);
+        for _ in 0..ROUNDS {
+            let mut body = samples[next() % samples.len()].to_vec();
+            for _ in 0..1 + next() % 4 {
+                let at = next() % (body.len() + 1);
+                match next() % 3 {
+                    0 => body.truncate(at),
+                    1 if at < body.len() => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, bytes[next() % bytes.len()]),
+                }
+            }
+            let Ok(fields) = request_fields(&body) else {
+                refused += 1;
+                continue;
+            };
+            let results = [
+                kv::range_request(&fields).is_ok(),
+                kv::put_request(&fields).is_ok(),
+                kv::txn_request(&fields).is_ok(),
+            ];
+            if results.contains(&true) {
+                decoded += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // Both paths were taken often enough to mean something.
+        assert!(
+            decoded > ROUNDS / 10 && refused > ROUNDS / 10,
+            "{decoded} {refused}"
+        );
+    }
+
     #[test]
     fn a_message_over_the_limit_is_refused_as_grpc_does() {
         let put = crate::pb::etcdserverpb::PutRequest {
