@@ -186,15 +186,15 @@ async fn serve(call: Call, member: web::Data<MemberHandle>, body: web::Payload) 
     }
 }
 
-/// The call's response as JSON, or the status it failed with.
+/// The call's response as JSON, or the status it failed with; `max` is the largest
+/// message the gRPC server takes.
 async fn answer(
     call: Call,
     member: &MemberHandle,
     body: &[u8],
-    message_bytes_max: usize,
+    max: usize,
 ) -> Result<String, Status> {
     let fields = request_fields(body).map_err(Status::invalid_argument)?;
-    let max = message_bytes_max;
     match call {
         Call::Range => {
             let r = request(kv::range_request(&fields), max)?;
