@@ -1,5 +1,5 @@
-//! The HTTP side of the client port (actix-web): `/health`, `/version` and `/metrics`,
-//! as etcd serves them. Anything else is Go's "404 page not found".
+//! The HTTP side of the client port (actix-web): `/health`, `/version`, `/metrics` and
+//! the JSON gateway (`/v3/...`, see [`super::gateway`]), as etcd serves them. Anything else is Go's "404 page not found".
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .route("/health", web::get().to(health))
         .route("/version", web::get().to(version))
         .route("/metrics", web::get().to(metrics))
+        .configure(super::gateway::configure)
         .default_service(web::to(not_found));
 }
 

@@ -3,6 +3,7 @@
 //! is HTTP/1 and is relayed to the member's actix-web server on a loopback port.
 
 mod authority;
+pub mod gateway;
 pub mod grpc;
 pub mod http;
 
@@ -26,7 +27,7 @@ use authority::AuthorityFix;
 /// The HTTP/2 connection preface every gRPC client sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
 /// etcd's allowance for gRPC framing on top of --max-request-bytes.
-const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
+pub(crate) const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// gRPC connections waiting to be taken by tonic (a bound, not a queue to grow).
 const PENDING_GRPC_CONNECTIONS_MAX: usize = 1024;
 

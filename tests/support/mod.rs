@@ -173,6 +173,19 @@ impl Member {
         golden::normalize(&text)
     }
 
+    /// Like `normalize`, for the JSON gateway's answers (see `golden::normalize_gateway`).
+    pub fn normalize_gateway(&self, text: &str) -> String {
+        let text = text
+            .replace(&self.client_url(), "<client-url>")
+            .replace(&self.peer_url(), "<peer-url>");
+        golden::normalize_gateway(&text)
+    }
+
+    /// `POST path` with `body` on the client port: the status code and the body.
+    pub fn http_post(&self, path: &str, body: &str) -> (u16, String) {
+        http_post(self.client_addr(), path, body)
+    }
+
     fn spawn_and_wait_healthy(&mut self) -> Result<(), String> {
         fs::create_dir_all(&self.dir).expect("test dir");
         let log = OpenOptions::new()
@@ -315,6 +328,91 @@ pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
     let mut response = Vec::new();
     stream.read_to_end(&mut response)?;
     Ok(String::from_utf8_lossy(&response).into_owned())
+}
+
+/// How long an HTTP request may take to be answered (a write waits for Raft).
+const HTTP_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An HTTP/1.1 answer.
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked (trailers dropped).
+    pub body: String,
+}
+
+/// One HTTP/1.1 request with `body` (sent as JSON) on a fresh connection.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<HttpAnswer> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(HTTP_READ_TIMEOUT))?;
+    stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string());
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split(' ').nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| bad("no status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_string()))
+        .collect();
+    let mut body = response[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(name, value)| name == "transfer-encoding" && value.contains("chunked"));
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok(HttpAnswer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(body);
+        }
+        body.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+/// `POST path` with `body`: the status code and the body. Panics if the member does not
+/// answer.
+pub fn http_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    let answer = http_request(addr, "POST", path, body)
+        .unwrap_or_else(|e| panic!("POST {path} {body:.200}: no answer: {e}"));
+    (answer.status, answer.body)
 }
 
 fn log_tail(path: &Path) -> String {

@@ -1,0 +1,426 @@
+//! The JSON gateway on the client port, as etcd 3.4 serves it (grpc-gateway v1):
+//! `POST /v3/kv/range` with `{"key":"Zm9v"}` answers the gRPC call's response as JSON.
+//!
+//! Each call goes through the same tonic service the gRPC clients use (checks, Raft,
+//! errors), so the gateway adds only the JSON mapping and the HTTP framing:
+//! - [`scan`]: syntax errors with Go's messages; [`value`]: lazy reading of the body;
+//!   [`jsonpb`]: fields as golang/protobuf's jsonpb reads them; [`base64`]: bytes fields.
+//! - [`encode`]: responses as jsonpb writes them; [`kv`], [`maintenance`], [`cluster`]:
+//!   the messages, field by field.
+//!
+//! What etcd 3.4 answers, and so does this gateway (captured with curl, see
+//! `tests/gateway.rs`):
+//! - Paths under `/v3/` and `/v3beta/` (the same calls); another method than POST on a
+//!   call's path is 405 `Method Not Allowed`; an unknown path under them is 404
+//!   `Not Found` (grpc-gateway's words, not Go's "404 page not found"); OPTIONS is 200.
+//! - An empty (or white-space) body is an empty request; what follows the first JSON
+//!   value is ignored; the Content-Type is not looked at.
+//! - A failure is `{"error":M,"message":M,"code":C}` with C the gRPC code and the HTTP
+//!   status grpc-gateway v1 maps it to (InvalidArgument and OutOfRange 400, NotFound 404,
+//!   FailedPrecondition 412, ResourceExhausted 429, Unavailable 503, ...). A body that
+//!   does not decode is code 3 with Go's `encoding/json` or jsonpb message.
+//!
+//! Not reproduced: etcd sends a failure's body chunked with a `Grpc-Trailer-Content-Type`
+//! trailer (clients read the same JSON either way), and drops the connection on a
+//! `null` element of a repeated message field (read here as an empty message).
+
+mod base64;
+mod cluster;
+mod encode;
+mod jsonpb;
+mod kv;
+mod maintenance;
+mod scan;
+mod value;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use prost::Message;
+use tonic::{Code, Request, Status};
+
+use super::GRPC_OVERHEAD_BYTES;
+use super::grpc::cluster::ClusterService;
+use super::grpc::kv::KvService;
+use super::grpc::maintenance::MaintenanceService;
+use super::grpc::status::not_implemented;
+use crate::pb::etcdserverpb::{
+    cluster_server::Cluster, kv_server::Kv, maintenance_server::Maintenance,
+};
+use crate::server::handle::MemberHandle;
+use jsonpb::{DecodeError, Fields};
+use value::Raw;
+
+/// The prefixes etcd 3.4 serves the gateway under (`/v3alpha` is gone since 3.4).
+const PREFIXES: [&str; 2] = ["/v3", "/v3beta"];
+
+/// How much longer than the largest gRPC message a body may be: base64 makes bytes 4/3
+/// as long, and names and punctuation add a little. A longer body is refused before it
+/// is read whole; a shorter one is decoded and then measured as gRPC would measure it.
+const BODY_INFLATION_MAX: usize = 2;
+
+/// The calls this gateway serves.
+#[derive(Clone, Copy, Debug)]
+enum Call {
+    Range,
+    Put,
+    DeleteRange,
+    Txn,
+    Compact,
+    Status,
+    MemberList,
+}
+
+/// Each call's path under a prefix.
+const CALLS: &[(&str, Call)] = &[
+    ("/kv/range", Call::Range),
+    ("/kv/put", Call::Put),
+    ("/kv/deleterange", Call::DeleteRange),
+    ("/kv/txn", Call::Txn),
+    ("/kv/compaction", Call::Compact),
+    ("/maintenance/status", Call::Status),
+    ("/cluster/member/list", Call::MemberList),
+];
+
+/// etcd 3.4's other gateway paths, with the call each serves: answered "not implemented
+/// yet" (HTTP 501) until this gateway maps them.
+const NOT_YET: &[(&str, &str)] = &[
+    ("/watch", "Watch"),
+    ("/lease/grant", "LeaseGrant"),
+    ("/lease/revoke", "LeaseRevoke"),
+    ("/kv/lease/revoke", "LeaseRevoke"),
+    ("/lease/keepalive", "LeaseKeepAlive"),
+    ("/lease/timetolive", "LeaseTimeToLive"),
+    ("/kv/lease/timetolive", "LeaseTimeToLive"),
+    ("/lease/leases", "LeaseLeases"),
+    ("/kv/lease/leases", "LeaseLeases"),
+    ("/cluster/member/add", "MemberAdd"),
+    ("/cluster/member/remove", "MemberRemove"),
+    ("/cluster/member/update", "MemberUpdate"),
+    ("/cluster/member/promote", "MemberPromote"),
+    ("/maintenance/alarm", "Alarm"),
+    ("/maintenance/defragment", "Defragment"),
+    ("/maintenance/hash", "Hash"),
+    ("/maintenance/snapshot", "Snapshot"),
+    ("/maintenance/transfer-leadership", "MoveLeader"),
+    ("/auth/enable", "AuthEnable"),
+    ("/auth/disable", "AuthDisable"),
+    ("/auth/authenticate", "Authenticate"),
+    ("/auth/user/add", "UserAdd"),
+    ("/auth/user/get", "UserGet"),
+    ("/auth/user/list", "UserList"),
+    ("/auth/user/delete", "UserDelete"),
+    ("/auth/user/changepw", "UserChangePassword"),
+    ("/auth/user/grant", "UserGrantRole"),
+    ("/auth/user/revoke", "UserRevokeRole"),
+    ("/auth/role/add", "RoleAdd"),
+    ("/auth/role/get", "RoleGet"),
+    ("/auth/role/list", "RoleList"),
+    ("/auth/role/delete", "RoleDelete"),
+    ("/auth/role/grant", "RoleGrantPermission"),
+    ("/auth/role/revoke", "RoleRevokePermission"),
+    ("/lock/lock", "Lock"),
+    ("/lock/unlock", "Unlock"),
+    ("/election/campaign", "Campaign"),
+    ("/election/proclaim", "Proclaim"),
+    ("/election/leader", "Leader"),
+    ("/election/observe", "Observe"),
+    ("/election/resign", "Resign"),
+];
+
+/// Registers the gateway's routes on an actix-web app; they all lie under
+/// [`PREFIXES`], so the app's own default service stays the answer elsewhere.
+pub fn configure(config: &mut web::ServiceConfig) {
+    for prefix in PREFIXES {
+        for &(path, call) in CALLS {
+            config.service(
+                web::resource(format!("{prefix}{path}"))
+                    .route(web::post().to(
+                        move |member: web::Data<MemberHandle>, body: web::Payload| {
+                            serve(call, member, body)
+                        },
+                    ))
+                    .route(web::method(Method::OPTIONS).to(preflight))
+                    .default_service(web::to(method_not_allowed)),
+            );
+        }
+        for &(path, what) in NOT_YET {
+            config.service(
+                web::resource(format!("{prefix}{path}"))
+                    .route(web::post().to(move || not_yet(what)))
+                    .route(web::method(Method::OPTIONS).to(preflight))
+                    .default_service(web::to(method_not_allowed)),
+            );
+        }
+        config.service(
+            web::resource(format!("{prefix}/{{rest:.*}}"))
+                .route(web::method(Method::OPTIONS).to(preflight))
+                .default_service(web::to(not_found)),
+        );
+    }
+}
+
+/// Reads the body, decodes the request, calls the service, writes the answer.
+async fn serve(call: Call, member: web::Data<MemberHandle>, body: web::Payload) -> HttpResponse {
+    let member = member.get_ref().clone();
+    let message_bytes_max = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
+    let body_bytes_max = message_bytes_max.saturating_mul(BODY_INFLATION_MAX);
+    let body = match body.to_bytes_limited(body_bytes_max).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(e)) => {
+            return failure(&Status::invalid_argument(format!(
+                "etcd-rs: cannot read the request body: {e}"
+            )));
+        }
+        Err(_) => {
+            return failure(&Status::resource_exhausted(format!(
+                "etcd-rs: the request body is over the gateway's bound of {body_bytes_max} bytes"
+            )));
+        }
+    };
+    match answer(call, &member, &body, message_bytes_max).await {
+        Ok(json) => cors(&mut HttpResponse::Ok())
+            .content_type("application/json")
+            .insert_header(("Grpc-Metadata-Content-Type", "application/grpc"))
+            .body(json),
+        Err(status) => failure(&status),
+    }
+}
+
+/// The call's response as JSON, or the status it failed with; `max` is the largest
+/// message the gRPC server takes.
+async fn answer(
+    call: Call,
+    member: &MemberHandle,
+    body: &[u8],
+    max: usize,
+) -> Result<String, Status> {
+    let fields = request_fields(body).map_err(Status::invalid_argument)?;
+    match call {
+        Call::Range => {
+            let r = request(kv::range_request(&fields), max)?;
+            let response = KvService::new(member.clone()).range(r).await?;
+            Ok(kv::range_response(response.get_ref()))
+        }
+        Call::Put => {
+            let r = request(kv::put_request(&fields), max)?;
+            let response = KvService::new(member.clone()).put(r).await?;
+            Ok(kv::put_response(response.get_ref()))
+        }
+        Call::DeleteRange => {
+            let r = request(kv::delete_range_request(&fields), max)?;
+            let response = KvService::new(member.clone()).delete_range(r).await?;
+            Ok(kv::delete_range_response(response.get_ref()))
+        }
+        Call::Txn => {
+            let r = request(kv::txn_request(&fields), max)?;
+            let response = KvService::new(member.clone()).txn(r).await?;
+            Ok(kv::txn_response(response.get_ref()))
+        }
+        Call::Compact => {
+            let r = request(kv::compaction_request(&fields), max)?;
+            let response = KvService::new(member.clone()).compact(r).await?;
+            Ok(kv::compaction_response(response.get_ref()))
+        }
+        Call::Status => {
+            let r = request(maintenance::status_request(&fields), max)?;
+            let response = MaintenanceService::new(member.clone()).status(r).await?;
+            Ok(maintenance::status_response(response.get_ref()))
+        }
+        Call::MemberList => {
+            let r = request(cluster::member_list_request(&fields), max)?;
+            let response = ClusterService::new(member.clone()).member_list(r).await?;
+            Ok(cluster::member_list_response(response.get_ref()))
+        }
+    }
+}
+
+/// The body's top-level message, read as grpc-gateway reads it: an empty body or
+/// `null` is an empty message.
+fn request_fields(body: &[u8]) -> Result<Fields<'_>, DecodeError> {
+    match scan::first_value(body)? {
+        None => Ok(Fields::empty()),
+        Some(at) => Ok(Fields::of(Raw::new(&body[at..]))?.unwrap_or_else(Fields::empty)),
+    }
+}
+
+/// A decoded request as a tonic request: refused as etcd's gRPC server refuses a
+/// message over its limit (etcd's gateway is a gRPC client of its own member).
+fn request<M: Message>(
+    decoded: Result<M, DecodeError>,
+    message_bytes_max: usize,
+) -> Result<Request<M>, Status> {
+    let message = decoded.map_err(Status::invalid_argument)?;
+    let len = message.encoded_len();
+    if len > message_bytes_max {
+        return Err(Status::resource_exhausted(format!(
+            "grpc: received message larger than max ({len} vs. {message_bytes_max})"
+        )));
+    }
+    Ok(Request::new(message))
+}
+
+/// grpc-gateway v1's `HTTPStatusFromCode`.
+fn http_status(code: Code) -> StatusCode {
+    match code {
+        Code::Ok => StatusCode::OK,
+        Code::Cancelled => StatusCode::REQUEST_TIMEOUT,
+        Code::InvalidArgument | Code::OutOfRange => StatusCode::BAD_REQUEST,
+        Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+        Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+        Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
+        Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A failed call as grpc-gateway v1 answers it.
+fn failure(status: &Status) -> HttpResponse {
+    let message = encode::go_string(status.message());
+    let body = encode::Object::new()
+        .raw("error", &message)
+        .raw("message", &message)
+        .raw("code", &(status.code() as i32).to_string())
+        .finish();
+    cors(&mut HttpResponse::build(http_status(status.code())))
+        .content_type("application/json")
+        .body(body)
+}
+
+/// etcd's CORS headers, on every answer of its client port.
+fn cors(response: &mut HttpResponseBuilder) -> &mut HttpResponseBuilder {
+    response
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header((
+            "Access-Control-Allow-Methods",
+            "POST, GET, OPTIONS, PUT, DELETE",
+        ))
+        .insert_header((
+            "Access-Control-Allow-Headers",
+            "accept, content-type, authorization",
+        ))
+}
+
+/// A plain-text answer as Go's `http.Error` writes it.
+fn text_error(status: StatusCode) -> HttpResponse {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    cors(&mut HttpResponse::build(status))
+        .content_type("text/plain; charset=utf-8")
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(format!("{reason}\n"))
+}
+
+async fn not_yet(what: &'static str) -> HttpResponse {
+    failure(&not_implemented(&format!(
+        "{what} through the JSON gateway"
+    )))
+}
+
+async fn preflight() -> HttpResponse {
+    cors(&mut HttpResponse::Ok()).finish()
+}
+
+async fn method_not_allowed() -> HttpResponse {
+    text_error(StatusCode::METHOD_NOT_ALLOWED)
+}
+
+async fn not_found() -> HttpResponse {
+    text_error(StatusCode::NOT_FOUND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_and_null_bodies_are_empty_requests() {
+        for body in [&b""[..], b" \n", b"null", b"{}"] {
+            let fields = request_fields(body).unwrap();
+            assert_eq!(kv::range_request(&fields).unwrap(), Default::default());
+        }
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused_as_etcd_does() {
+        let error = |body: &[u8]| request_fields(body).err();
+        assert_eq!(
+            error(b"[1]").as_deref(),
+            Some("json: cannot unmarshal array into Go value of type map[string]json.RawMessage")
+        );
+        assert_eq!(error(br#"{"key":"#).as_deref(), Some("unexpected EOF"));
+    }
+
+    /// Every body decodes to a request or an error, never a panic: bodies made by
+    /// cutting, dropping and replacing bytes of valid ones (a fixed-seed xorshift, so a
+    /// failure reproduces).
+    #[test]
+    fn mangled_bodies_never_panic() {
+        const SEED: u64 = 0x9e37_79b9_7f4a_7c15;
+        const ROUNDS: usize = 20_000;
+        let samples: &[&[u8]] = &[
+            br#"{"key":"Zm9v","range_end":"Zm9w","limit":"1","sort_order":"DESCEND","keys_only":true}"#,
+            br#"{"compare":[{"key":"YQ==","target":"MOD","result":"GREATER","mod_revision":"1"}],"success":[{"requestTxn":{"success":[{"requestPut":{"key":"eA==","value":"eQ=="}}]}}],"failure":[{"request_range":{"key":[1,2]}}]}"#,
+            br#"{"key":"YQ=\u003d","value":"\ud83d\ude00","lease":null,"prev_kv":false}"#,
+        ];
+        let bytes: &[u8] = b"{}[]\",:\\u0123456789.eE+-tfnYQ= \n\xff";
+        let mut state = SEED;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        let (mut decoded, mut refused) = (0, 0);
+        for _ in 0..ROUNDS {
+            let mut body = samples[next() % samples.len()].to_vec();
+            for _ in 0..1 + next() % 4 {
+                let at = next() % (body.len() + 1);
+                match next() % 3 {
+                    0 => body.truncate(at),
+                    1 if at < body.len() => {
+                        body.remove(at);
+                    }
+                    _ => body.insert(at, bytes[next() % bytes.len()]),
+                }
+            }
+            let Ok(fields) = request_fields(&body) else {
+                refused += 1;
+                continue;
+            };
+            let results = [
+                kv::range_request(&fields).is_ok(),
+                kv::put_request(&fields).is_ok(),
+                kv::txn_request(&fields).is_ok(),
+            ];
+            if results.contains(&true) {
+                decoded += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // Both paths were taken often enough to mean something.
+        assert!(
+            decoded > ROUNDS / 10 && refused > ROUNDS / 10,
+            "{decoded} {refused}"
+        );
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_as_grpc_does() {
+        let put = crate::pb::etcdserverpb::PutRequest {
+            key: b"k".to_vec(),
+            value: vec![b'x'; 100],
+            ..Default::default()
+        };
+        let status = request(Ok(put), 50).unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(
+            status.message(),
+            "grpc: received message larger than max (105 vs. 50)"
+        );
+    }
+}
