@@ -313,3 +313,65 @@ fn a_watch_with_filters_and_an_explicit_id_gets_only_what_it_asked_for() {
         assert_eq!(response.events()[0].event_type(), EventType::Delete);
     });
 }
+
+/// A response larger than --max-request-bytes is split into fragments for a watcher that
+/// asked for them; together they carry every event of the revision.
+#[test]
+fn a_large_revision_reaches_a_fragmenting_watcher_in_several_responses() {
+    let member = Member::start(&["--max-request-bytes", "65536"]);
+    let url = member.client_url();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .expect("connect");
+        let value = vec![b'v'; 8 * 1024];
+        for i in 0..30 {
+            client
+                .put(format!("frag/{i:02}"), value.clone(), None)
+                .await
+                .expect("put");
+        }
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_prev_key()
+            .with_fragment();
+        let mut stream = client.watch("frag/", Some(options)).await.expect("watch");
+        assert!(
+            stream
+                .message()
+                .await
+                .expect("created")
+                .expect("r")
+                .created()
+        );
+        let deleted = client
+            .delete(
+                "frag/",
+                Some(etcd_client::DeleteOptions::new().with_prefix()),
+            )
+            .await
+            .expect("delete");
+        assert_eq!(deleted.deleted(), 30);
+        let (mut events, mut responses) = (0, 0);
+        while events < 30 {
+            let response = stream.message().await.expect("stream").expect("response");
+            responses += 1;
+            for event in response.events() {
+                assert_eq!(event.event_type(), EventType::Delete);
+                assert_eq!(event.prev_kv().expect("prev kv").value().len(), 8 * 1024);
+                events += 1;
+            }
+        }
+        assert_eq!(events, 30);
+        // etcd 3.4.23 sent these 240 KiB whole in our trials (its sendFragments should
+        // split them; we did not find why it does not), so the split is checked only
+        // against etcd-rs.
+        if std::env::var_os("ETCD_TEST_BIN").is_none() {
+            assert!(
+                responses > 1,
+                "240 KiB of events in one response over a 64 KiB limit"
+            );
+        }
+    });
+}
