@@ -142,5 +142,67 @@ fn dev_cluster_replicates_a_write_to_every_member_for_etcdctl_and_the_rust_clien
     ));
     let leaders = status.matches("\"leader\":").count();
     assert_eq!(leaders, 3, "three members answer status: {status}");
+
+    // A lease keeps its remaining TTL across a leader change (etcd 3.4 restarts it at its
+    // full TTL; etcd-rs checkpoints the remaining TTL every 5 s).
+    runtime.block_on(async {
+        let all = [
+            "http://127.0.0.1:2379",
+            "http://127.0.0.1:22379",
+            "http://127.0.0.1:32379",
+        ];
+        let mut client = etcd_client::Client::connect(all, None)
+            .await
+            .expect("connect");
+        let lease = client.lease_grant(30, None).await.expect("grant").id();
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let before = client
+            .lease_time_to_live(lease, None)
+            .await
+            .expect("ttl")
+            .ttl();
+        assert!(before <= 25, "8 s into a 30 s lease: {before}");
+        let status = client.status().await.expect("status");
+        let leader = status.leader();
+        let members = client.member_list().await.expect("members");
+        let target = members
+            .members()
+            .iter()
+            .map(|m| m.id())
+            .find(|id| *id != leader)
+            .expect("a follower");
+        let mut on_leader = None;
+        for url in all {
+            let mut c = etcd_client::Client::connect([url], None)
+                .await
+                .expect("connect");
+            if c.status()
+                .await
+                .expect("status")
+                .header()
+                .expect("h")
+                .member_id()
+                == leader
+            {
+                on_leader = Some(c);
+            }
+        }
+        on_leader
+            .expect("the leader's endpoint")
+            .move_leader(target)
+            .await
+            .expect("move leader");
+        let after = client
+            .lease_time_to_live(lease, None)
+            .await
+            .expect("ttl")
+            .ttl();
+        // The new leader restarts the lease from its last checkpoint (taken at least
+        // 5 s after the grant), not from the full 30 s.
+        assert!(
+            (1..=26).contains(&after),
+            "the new leader kept the remaining TTL ({before} s before, {after} s after)"
+        );
+    });
     drop(dev);
 }

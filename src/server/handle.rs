@@ -75,6 +75,15 @@ pub enum ApiError {
     /// The member stopped (after a storage failure).
     #[error("etcdserver: server stopped")]
     Stopped,
+    /// A call only the leader answers, made to another member.
+    #[error("etcdserver: not leader")]
+    NotLeader,
+    /// MoveLeader to a member that is not a voter.
+    #[error("etcdserver: bad leader transferee")]
+    BadLeaderTransferee,
+    /// MoveLeader did not complete in time.
+    #[error("etcdserver: request timed out, leader transfer took too long")]
+    LeaderTransferTimeout,
 }
 
 /// The actors a handle talks to.
@@ -89,6 +98,8 @@ pub struct Endpoints {
     pub db_size: Recipient<DbSize>,
     /// The WatchHub.
     pub watch: actix::Addr<super::watch_hub::WatchHub>,
+    /// Leadership transfers.
+    pub transfer: Recipient<super::raft_node::TransferLeader>,
     /// Keep-alives (the Applier's lessor).
     pub keep_alive: Recipient<super::applier::KeepAlive>,
     /// Lease TimeToLive.
@@ -363,6 +374,36 @@ impl MemberHandle {
             .await
             .map_err(|_| ApiError::Stopped)?
             .map_err(ApiError::Mvcc)
+    }
+
+    /// etcd's MoveLeader: hands leadership to `target` and waits until it leads.
+    pub async fn move_leader(&self, target: u64) -> Result<(), ApiError> {
+        let status = self.status();
+        if status.role != crate::raft::Role::Leader {
+            return Err(ApiError::NotLeader);
+        }
+        let accepted = self
+            .endpoints
+            .transfer
+            .send(super::raft_node::TransferLeader(crate::raft::NodeId(
+                target,
+            )))
+            .await
+            .map_err(|_| ApiError::Stopped)?;
+        if !accepted {
+            return Err(ApiError::BadLeaderTransferee);
+        }
+        let mut changes = self.status.clone();
+        let waited = tokio::time::timeout(
+            self.limits.request_timeout,
+            changes.wait_for(|s| s.leader.0 == target),
+        )
+        .await;
+        match waited {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ApiError::Stopped),
+            Err(_) => Err(ApiError::LeaderTransferTimeout),
+        }
     }
 
     /// The member's WatchHub.

@@ -200,10 +200,11 @@ where
 
     let endpoints = Endpoints {
         propose: raft.clone().recipient(),
-        read_index: raft.recipient(),
+        read_index: raft.clone().recipient(),
         reads: applier.clone().recipient(),
         db_size: applier.clone().recipient(),
         watch,
+        transfer: raft.clone().recipient(),
         keep_alive: applier.clone().recipient(),
         time_to_live: applier.clone().recipient(),
         lease_list: applier.clone().recipient(),

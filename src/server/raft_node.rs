@@ -60,6 +60,12 @@ pub struct Propose(pub Vec<u8>);
 #[rtype(result = "()")]
 pub struct ReadIndex(pub oneshot::Sender<LogIndex>);
 
+/// Asks the core (if it leads) to hand leadership to a voter. Answers false if this
+/// member does not lead or the target is not a voter.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct TransferLeader(pub NodeId);
+
 /// The Applier applied everything up to this index.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -313,5 +319,21 @@ impl<S: LogStore> Handler<Applied> for RaftNode<S> {
         self.raw.applied_to(index);
         self.metrics.proposals_applied.set(index.0 as i64);
         self.drive(ctx);
+    }
+}
+
+impl<S: LogStore> Handler<TransferLeader> for RaftNode<S> {
+    type Result = bool;
+
+    fn handle(&mut self, TransferLeader(target): TransferLeader, ctx: &mut Context<Self>) -> bool {
+        let raft = self.raw.raft();
+        if raft.role != Role::Leader || !raft.tracker.is_voter(target) {
+            return false;
+        }
+        if target != raft.id {
+            self.raw.transfer_leader(target);
+            self.drive(ctx);
+        }
+        true
     }
 }

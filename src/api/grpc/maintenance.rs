@@ -101,9 +101,15 @@ impl Maintenance for MaintenanceService {
 
     async fn move_leader(
         &self,
-        _: Request<pb::MoveLeaderRequest>,
+        request: Request<pb::MoveLeaderRequest>,
     ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
-        Err(not_implemented("MoveLeader"))
+        self.member
+            .move_leader(request.into_inner().target_id)
+            .await
+            .map_err(super::status::status)?;
+        Ok(Response::new(pb::MoveLeaderResponse {
+            header: Some(self.member.header(self.member.applied().revision)),
+        }))
     }
 
     async fn downgrade(

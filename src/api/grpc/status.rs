@@ -11,6 +11,10 @@ pub fn status(error: ApiError) -> Status {
         ApiError::Mvcc(e) => mvcc_status(&e),
         ApiError::Lease(e) => lease_status(&e),
         ApiError::TooLarge => Status::new(Code::InvalidArgument, error.to_string()),
+        ApiError::NotLeader | ApiError::BadLeaderTransferee => {
+            Status::new(Code::FailedPrecondition, error.to_string())
+        }
+        ApiError::LeaderTransferTimeout => Status::new(Code::Unavailable, error.to_string()),
         ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
     }
 }
