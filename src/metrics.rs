@@ -32,6 +32,9 @@ pub struct MemberMetrics {
     pub backend_commit_seconds: Histogram,
     /// `etcdrs_raft_persist_batch_entries`: entries per raft log write (group commit).
     pub proposals_batch: Histogram,
+    /// `etcdrs_raft_log_first_index`: the first index the raft log still holds (it moves
+    /// when the log is compacted, every --snapshot-count applied entries).
+    pub raft_log_first_index: IntGauge,
 }
 
 impl MemberMetrics {
@@ -106,6 +109,10 @@ impl MemberMetrics {
                 "etcdrs_raft_persist_batch_entries",
                 "Raft log entries written per fsync (group commit).",
                 exponential_buckets(1.0, 2.0, 12)?,
+            )?,
+            raft_log_first_index: gauge(
+                "etcdrs_raft_log_first_index",
+                "The first index the raft log still holds (it moves at each compaction).",
             )?,
             registry,
         };

@@ -98,6 +98,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                     request_timeout: Duration::from_secs(5) + 2 * election_timeout,
                 },
                 watch_progress_interval: config.experimental_watch_progress_notify_interval,
+                snapshot_count: config.snapshot_count,
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
         });

@@ -137,6 +137,12 @@ pub trait Backend {
         limit: usize,
     ) -> Result<Vec<Record>, BackendError>;
 
+    /// Makes everything committed so far durable (fsync). Called before the raft log is
+    /// compacted past what the backend holds. The default does nothing (memory only).
+    fn sync(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
+
     /// The meta entry `key`, if set.
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
 

@@ -88,6 +88,10 @@ pub struct ConnectRaft {
     pub applied: Recipient<Applied>,
     /// Proposals (lease revokes and checkpoints, from the leader).
     pub propose: Recipient<Propose>,
+    /// Raft log compactions.
+    pub compact: Recipient<super::raft_node::CompactLog>,
+    /// --snapshot-count.
+    pub snapshot_count: u64,
 }
 
 /// A keep-alive (leader only): the TTL renewed.
@@ -162,6 +166,12 @@ pub struct Applier<B: Backend> {
     raft_status: watch::Receiver<super::raft_node::RaftStatus>,
     /// Where the leader proposes lease revokes and checkpoints.
     propose: Option<Recipient<Propose>>,
+    /// Where to say the raft log may be compacted.
+    compact: Option<Recipient<super::raft_node::CompactLog>>,
+    /// --snapshot-count: applied entries between two compactions of the raft log.
+    snapshot_count: u64,
+    /// The index of the last compaction asked for.
+    last_compaction: u64,
     clock: std::time::Instant,
     wait: Arc<WaitRegistry>,
     raft: Option<Recipient<Applied>>,
@@ -192,6 +202,9 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             lessor,
             raft_status,
             propose: None,
+            compact: None,
+            snapshot_count: u64::MAX,
+            last_compaction: 0,
             clock: std::time::Instant::now(),
             wait,
             raft: None,
@@ -433,6 +446,18 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
         if let Some(raft) = &self.raft {
             raft.do_send(Applied(last));
         }
+        if last.0 >= self.last_compaction.saturating_add(self.snapshot_count) {
+            // The raft log may drop what the backend holds durably: fsync it first.
+            match self.store.backend().sync() {
+                Ok(()) => {
+                    self.last_compaction = last.0;
+                    if let Some(compact) = &self.compact {
+                        compact.do_send(super::raft_node::CompactLog(last));
+                    }
+                }
+                Err(e) => eprintln!("etcd-rs: syncing the backend failed, no compaction: {e}"),
+            }
+        }
     }
 }
 
@@ -450,6 +475,9 @@ impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
     fn handle(&mut self, connect: ConnectRaft, _: &mut Context<Self>) {
         self.raft = Some(connect.applied);
         self.propose = Some(connect.propose);
+        self.compact = Some(connect.compact);
+        self.snapshot_count = connect.snapshot_count.max(1);
+        self.last_compaction = self.store.applied_index().map_or(0, |a| a.index);
     }
 }
 

@@ -14,11 +14,20 @@ pub trait LogStore: Storage + Clone + Send + Sync + Unpin + 'static {
     /// Persists a Ready's snapshot, entries and hard state, durably if `write.sync`.
     /// After an error the store MUST refuse every later write (the member stops).
     fn persist(&self, write: &LogWrite) -> Result<(), StorageError>;
+
+    /// Drops the entries up to `index` (applied, and durable in the state machine),
+    /// recording a snapshot point there with no data: the state machine's own storage
+    /// is the snapshot.
+    fn compact(&self, index: LogIndex, conf_state: ConfState) -> Result<(), StorageError>;
 }
 
 impl LogStore for DiskRaftStorage {
     fn persist(&self, write: &LogWrite) -> Result<(), StorageError> {
         DiskRaftStorage::persist(self, write)
+    }
+
+    fn compact(&self, index: LogIndex, conf_state: ConfState) -> Result<(), StorageError> {
+        DiskRaftStorage::compact(self, index, conf_state, Vec::new())
     }
 }
 
@@ -68,6 +77,14 @@ impl Storage for SharedMemLog {
 }
 
 impl LogStore for SharedMemLog {
+    fn compact(&self, index: LogIndex, conf_state: ConfState) -> Result<(), StorageError> {
+        let mut log = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.create_snapshot(index, conf_state, Vec::new())
+    }
+
     fn persist(&self, write: &LogWrite) -> Result<(), StorageError> {
         let mut log = self
             .0

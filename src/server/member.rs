@@ -48,6 +48,8 @@ pub struct MemberSpec {
     pub limits: Limits,
     /// --experimental-watch-progress-notify-interval (zero: etcd's 10 minutes).
     pub watch_progress_interval: Duration,
+    /// --snapshot-count: applied entries between two compactions of the raft log.
+    pub snapshot_count: u64,
 }
 
 /// Why a member could not start.
@@ -195,6 +197,8 @@ where
     applier.do_send(ConnectRaft {
         applied: raft.clone().recipient(),
         propose: raft.clone().recipient(),
+        compact: raft.clone().recipient(),
+        snapshot_count: spec.snapshot_count,
     });
     network.register(id, raft.clone().recipient());
 

@@ -14,6 +14,16 @@ use crate::storage::LogWrite;
 #[rtype(result = "Result<(), StorageError>")]
 pub struct Persist(pub LogWrite);
 
+/// Compact the log up to an index (see [`LogStore::compact`]).
+#[derive(Message)]
+#[rtype(result = "Result<(), StorageError>")]
+pub struct Compact {
+    /// The last index to drop.
+    pub index: crate::raft::LogIndex,
+    /// The configuration at that index.
+    pub conf_state: crate::raft::ConfState,
+}
+
 /// The writer of one member's raft log.
 pub struct RaftLog<S: LogStore> {
     store: S,
@@ -47,5 +57,13 @@ impl<S: LogStore> Handler<Persist> for RaftLog<S> {
                 .observe(started.elapsed().as_secs_f64());
         }
         result
+    }
+}
+
+impl<S: LogStore> Handler<Compact> for RaftLog<S> {
+    type Result = Result<(), StorageError>;
+
+    fn handle(&mut self, compact: Compact, _: &mut Self::Context) -> Self::Result {
+        self.store.compact(compact.index, compact.conf_state)
     }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::applier::ApplyEntries;
 use super::log_store::LogStore;
-use super::raft_log::{Persist, RaftLog};
+use super::raft_log::{Compact, Persist, RaftLog};
 use super::transport::{Inbound, Transport};
 use crate::metrics::MemberMetrics;
 use crate::raft::{
@@ -65,6 +65,15 @@ pub struct ReadIndex(pub oneshot::Sender<LogIndex>);
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct TransferLeader(pub NodeId);
+
+/// Entries kept after a compaction for followers that lag a little (etcd's value).
+const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
+
+/// The state machine holds everything up to this index durably: the raft log may be
+/// compacted up to it (and no further than every follower has, see the handler).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CompactLog(pub LogIndex);
 
 /// The Applier applied everything up to this index.
 #[derive(Message)]
@@ -189,7 +198,29 @@ impl<S: LogStore> RaftNode<S> {
     }
 
     fn after_persist(&mut self, ready: Ready, ctx: &mut Context<Self>) {
-        self.transport.send(ready.messages);
+        let mut messages = ready.messages;
+        // The snapshots this log records carry no data (the state machine's storage is
+        // the snapshot), and sending that storage is not built yet: never send a follower
+        // an empty snapshot, which it would install as an empty store. Compaction is
+        // kept behind every follower's match (see `CompactLog`), so this only happens to
+        // a member that lost its log, which then waits rather than diverges.
+        let mut refused = Vec::new();
+        messages.retain(|m| {
+            let empty_snapshot = m.msg_type == crate::raft::MessageType::Snapshot
+                && m.snapshot.as_ref().is_some_and(|s| s.data.is_empty());
+            if empty_snapshot {
+                refused.push(m.to);
+            }
+            !empty_snapshot
+        });
+        for to in refused {
+            eprintln!(
+                "etcd-rs: member {to} is behind the compacted raft log and snapshot transfer \
+                 is not implemented yet; it cannot catch up"
+            );
+            self.raw.report_snapshot(to, false);
+        }
+        self.transport.send(messages);
         for entry in &ready.committed_entries {
             if entry.entry_type == EntryType::ConfChange {
                 match ConfChange::decode(&entry.data) {
@@ -270,6 +301,9 @@ impl<S: LogStore> Actor for RaftNode<S> {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(4096);
+        self.metrics
+            .raft_log_first_index
+            .set(self.raw.raft().log.first_index().0 as i64);
         self.publish_status();
         ctx.run_interval(self.tick, |act, ctx| {
             act.raw.tick();
@@ -335,5 +369,47 @@ impl<S: LogStore> Handler<TransferLeader> for RaftNode<S> {
             self.drive(ctx);
         }
         true
+    }
+}
+
+impl<S: LogStore> Handler<CompactLog> for RaftNode<S> {
+    type Result = ();
+
+    fn handle(&mut self, CompactLog(applied): CompactLog, ctx: &mut Context<Self>) {
+        let raft = self.raw.raft();
+        // Keep etcd's margin of recent entries for slow followers (etcd's
+        // SnapshotCatchUpEntries), and as leader nothing a follower has not matched.
+        let mut index = LogIndex(
+            applied
+                .min(raft.log.committed)
+                .0
+                .saturating_sub(SNAPSHOT_CATCH_UP_ENTRIES),
+        );
+        if raft.role == Role::Leader {
+            for (id, progress) in &raft.tracker.progress {
+                if *id != raft.id {
+                    index = index.min(progress.matched);
+                }
+            }
+        }
+        if index <= raft.log.first_index() {
+            return;
+        }
+        let compact = Compact {
+            index,
+            conf_state: raft.tracker.conf_state(),
+        };
+        self.log
+            .send(compact)
+            .into_actor(self)
+            .then(move |result, act, _| {
+                match result {
+                    Ok(Ok(())) => act.metrics.raft_log_first_index.set(index.0 as i64 + 1),
+                    Ok(Err(e)) => eprintln!("etcd-rs: compacting the raft log failed: {e}"),
+                    Err(e) => eprintln!("etcd-rs: compacting the raft log failed: {e}"),
+                }
+                fut::ready(())
+            })
+            .spawn(ctx);
     }
 }

@@ -50,6 +50,10 @@ impl FjallBackend {
 }
 
 impl Backend for FjallBackend {
+    fn sync(&self) -> Result<(), BackendError> {
+        FjallBackend::sync(self)
+    }
+
     fn get_record(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         self.kv
             .get(key)
