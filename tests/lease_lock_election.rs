@@ -253,3 +253,33 @@ fn an_expiring_lease_deletes_its_keys_and_watchers_see_delete_events() {
         assert_eq!(ttl.ttl(), -1, "an expired lease answers TTL -1");
     });
 }
+
+#[test]
+fn a_lease_id_can_be_chosen_once_and_the_minimum_ttl_applies() {
+    let member = Member::start(&[]);
+    let url = member.client_url();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .expect("connect");
+        let options = etcd_client::LeaseGrantOptions::new().with_id(0x1234);
+        let granted = client
+            .lease_grant(1, Some(options.clone()))
+            .await
+            .expect("grant");
+        assert_eq!(granted.id(), 0x1234);
+        // etcd's minimum TTL with default flags: ceil(1.5 × 1 s election timeout) = 2 s.
+        assert_eq!(granted.ttl(), 2);
+        let again = client.lease_grant(60, Some(options)).await;
+        let error = again
+            .expect_err("a second grant of one id is refused")
+            .to_string();
+        assert!(
+            error.contains("etcdserver: lease already exists"),
+            "{error}"
+        );
+        let leases = client.leases().await.expect("leases");
+        assert!(leases.leases().iter().any(|l| l.id() == 0x1234));
+    });
+}
