@@ -154,13 +154,22 @@ pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), Ru
     system.block_on(async move {
         let network = InProcessNetwork::new();
         let directory = crate::server::handle::Directory::default();
+        let dev = (members.len() > 1).then(|| crate::api::http::DevControl {
+            network: network.clone(),
+            members: std::sync::Arc::new(
+                members
+                    .iter()
+                    .map(|m| (m.spec.identity.name.clone(), m.spec.identity.member_id))
+                    .collect(),
+            ),
+        });
         let mut running = Vec::new();
         for (member, bound) in members.into_iter().zip(listeners) {
             let name = member.spec.identity.name.clone();
             let mut handle = start_member(member.spec, &network)
                 .map_err(|source| RunError::Start { name, source })?;
             handle.handle.join_directory(&directory);
-            let http = start_http(handle.handle.clone())?;
+            let http = start_http(handle.handle.clone(), dev.clone())?;
             for listener in bound {
                 let member = handle.handle.clone();
                 api_handle.spawn(async move {
@@ -191,12 +200,21 @@ pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), Ru
 }
 
 /// Starts the member's actix-web server on a loopback port and returns its address.
-fn start_http(member: crate::server::handle::MemberHandle) -> Result<SocketAddr, RunError> {
+fn start_http(
+    member: crate::server::handle::MemberHandle,
+    dev: Option<crate::api::http::DevControl>,
+) -> Result<SocketAddr, RunError> {
     let data = actix_web::web::Data::new(member);
+    let dev = dev.map(actix_web::web::Data::new);
     let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(data.clone())
-            .configure(crate::api::http::configure)
+        let app = actix_web::App::new().app_data(data.clone());
+        let app = match &dev {
+            Some(dev) => app
+                .app_data(dev.clone())
+                .configure(crate::api::http::configure_dev),
+            None => app,
+        };
+        app.configure(crate::api::http::configure)
     })
     .workers(1)
     .disable_signals()

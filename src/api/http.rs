@@ -62,3 +62,36 @@ async fn not_found() -> HttpResponse {
         .content_type("text/plain; charset=utf-8")
         .body("404 page not found\n")
 }
+
+/// Dev mode's faults on demand, on every member's client port: isolate a member from
+/// its peers (`POST /etcd-rs/dev/isolate/{name}`) and heal every link
+/// (`POST /etcd-rs/dev/heal`), so a developer can watch failover and catch-up happen.
+#[derive(Clone)]
+pub struct DevControl {
+    /// The in-process network of the dev cluster.
+    pub network: crate::server::transport::InProcessNetwork,
+    /// Member name → member id.
+    pub members: std::sync::Arc<std::collections::HashMap<String, u64>>,
+}
+
+/// Registers the dev routes (before [`configure`], whose default answers 404).
+pub fn configure_dev(config: &mut web::ServiceConfig) {
+    config
+        .route("/etcd-rs/dev/isolate/{name}", web::post().to(dev_isolate))
+        .route("/etcd-rs/dev/heal", web::post().to(dev_heal));
+}
+
+async fn dev_isolate(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
+    match control.members.get(name.as_str()) {
+        Some(&id) => {
+            control.network.isolate(crate::raft::NodeId(id));
+            HttpResponse::Ok().body(format!("isolated {name}\n"))
+        }
+        None => HttpResponse::NotFound().body(format!("no member named {name}\n")),
+    }
+}
+
+async fn dev_heal(control: web::Data<DevControl>) -> HttpResponse {
+    control.network.heal();
+    HttpResponse::Ok().body("healed every link\n")
+}

@@ -35,6 +35,8 @@ pub struct DevOptions {
     pub ephemeral: bool,
     /// `--data-dir`: where members keep their data (one folder each).
     pub data_dir: PathBuf,
+    /// `--snapshot-count`: as etcd's flag, for every member.
+    pub snapshot_count: u64,
 }
 
 impl Default for DevOptions {
@@ -43,6 +45,7 @@ impl Default for DevOptions {
             members: DEV_MEMBERS_DEFAULT,
             ephemeral: false,
             data_dir: PathBuf::from("./data/dev"),
+            snapshot_count: MemberConfig::default().snapshot_count,
         }
     }
 }
@@ -98,6 +101,16 @@ impl DevOptions {
                     })?;
                 }
                 "data-dir" => opts.data_dir = PathBuf::from(value(name)?),
+                "snapshot-count" => {
+                    let raw = value(name)?;
+                    opts.snapshot_count = parse_uint(&raw, 64).map_err(|e| {
+                        ConfigError::Flag(format!(
+                            "invalid value {} for flag -snapshot-count: {}",
+                            quote(&raw),
+                            e.flag_text()
+                        ))
+                    })?;
+                }
                 "h" | "help" => return Err(ConfigError::HelpRequested),
                 other => {
                     return Err(ConfigError::Flag(format!(
@@ -137,6 +150,7 @@ impl DevOptions {
                 initial_cluster: initial_cluster.clone(),
                 initial_cluster_state: ClusterState::New,
                 initial_cluster_token: DEV_CLUSTER_TOKEN.to_string(),
+                snapshot_count: self.snapshot_count,
                 ..MemberConfig::default()
             })
             .collect()

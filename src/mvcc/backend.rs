@@ -143,6 +143,9 @@ pub trait Backend {
         Ok(())
     }
 
+    /// Every meta entry, in key order (for snapshots of the whole store).
+    fn scan_meta(&self) -> Result<Vec<Record>, BackendError>;
+
     /// The meta entry `key`, if set.
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
 
@@ -197,6 +200,14 @@ impl Backend for MemBackend {
             .records
             .range::<[u8], _>((Bound::Included(start), upper))
             .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_meta(&self) -> Result<Vec<Record>, BackendError> {
+        Ok(self
+            .meta
+            .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
     }

@@ -102,6 +102,43 @@ impl<B: Backend> MvccStore<B> {
         Ok(store)
     }
 
+    /// Replaces the whole store with `records` and `meta` (a snapshot of another
+    /// member's store), durably, and rebuilds the index. Nothing may be staged.
+    pub fn install(&mut self, records: Vec<Record>, meta: Vec<Record>) -> Result<()> {
+        self.check_poisoned()?;
+        if self.has_uncommitted() {
+            return Err(Error::Corrupt(
+                "installing a snapshot over staged changes".into(),
+            ));
+        }
+        let mut batch = WriteBatch::new();
+        for (key, _) in self.backend.scan_records(&[], None, usize::MAX)? {
+            batch.delete_record(key);
+        }
+        for (key, _) in self.backend.scan_meta()? {
+            batch.delete_meta(&key);
+        }
+        for (key, value) in records {
+            batch.put_record(key, value);
+        }
+        for (key, value) in meta {
+            batch.set_meta(&key, value);
+        }
+        if let Err(e) = self
+            .backend
+            .commit(batch)
+            .and_then(|()| self.backend.sync())
+        {
+            self.poisoned = true;
+            return Err(e.into());
+        }
+        self.index = TreeIndex::new();
+        self.current_rev = 1;
+        self.compact_rev = -1;
+        self.restored_leases.clear();
+        self.restore()
+    }
+
     fn restore(&mut self) -> Result<()> {
         if let Some(finished) = self.compact_meta(meta::FINISHED_COMPACT_REV)? {
             self.compact_rev = finished;

@@ -150,6 +150,16 @@ fn load_leases<B: Backend>(store: &MvccStore<B>) -> Result<Vec<crate::lease::Lea
 #[rtype(result = "()")]
 pub struct ConnectWatch(pub Recipient<CommittedEvents>);
 
+/// The whole store as a state snapshot (see [`super::state_snapshot`]).
+#[derive(Message)]
+#[rtype(result = "Result<Vec<u8>, mvcc::Error>")]
+pub struct TakeSnapshot;
+
+/// Replaces the whole store with a state snapshot received from the leader.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct InstallSnapshot(pub Vec<u8>);
+
 /// The backend's size on disk, in bytes.
 #[derive(Message)]
 #[rtype(result = "u64")]
@@ -393,6 +403,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
         let mut results = Vec::new();
         let mut events = Vec::new();
         let mut last = LogIndex(already);
+        let handed = batch.entries.last().map(|e| e.index);
         for entry in batch.entries {
             if entry.index.0 <= already {
                 // Applied before a restart: its effects are in the store already.
@@ -420,6 +431,11 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
             last = entry.index;
         }
         if last.0 == already {
+            // Every entry was in the store already (re-delivered after a restart or a
+            // snapshot): they count as applied.
+            if let (Some(raft), Some(handed)) = (&self.raft, handed) {
+                raft.do_send(Applied(handed));
+            }
             return;
         }
         let started = std::time::Instant::now();
@@ -437,6 +453,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
                 events,
                 revision: self.store.current_revision(),
                 compacted: self.store.compacted_revision(),
+                restored: false,
             });
         }
         for (id, result) in results {
@@ -566,6 +583,48 @@ impl<B: Backend + Unpin + 'static> Handler<LeaseExists> for Applier<B> {
 
     fn handle(&mut self, LeaseExists(id): LeaseExists, _: &mut Context<Self>) -> bool {
         self.lessor.contains(id)
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<TakeSnapshot> for Applier<B> {
+    type Result = Result<Vec<u8>, mvcc::Error>;
+
+    fn handle(&mut self, _: TakeSnapshot, _: &mut Context<Self>) -> Self::Result {
+        super::state_snapshot::encode(self.store.backend()).map_err(mvcc::Error::from)
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
+    type Result = Result<(), String>;
+
+    fn handle(
+        &mut self,
+        InstallSnapshot(data): InstallSnapshot,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        let (records, meta) = super::state_snapshot::decode(&data)?;
+        if let Err(e) = self.store.install(records, meta) {
+            eprintln!("etcd-rs: the applier stops: installing a snapshot failed: {e}");
+            self.failed = true;
+            ctx.stop();
+            return Err(e.to_string());
+        }
+        let leases = load_leases(&self.store).map_err(|e| e.to_string())?;
+        let attachments = self.store.take_restored_lease_attachments();
+        self.lessor.restore(leases, &attachments);
+        let index = self.store.applied_index().map_or(0, |a| a.index);
+        self.last_compaction = index;
+        self.publish(LogIndex(index));
+        if let Some(watch) = &self.watch {
+            // Watchers resume from the new store: their next revision, read back from it.
+            watch.do_send(CommittedEvents {
+                events: Vec::new(),
+                revision: self.store.current_revision(),
+                compacted: self.store.compacted_revision(),
+                restored: true,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -178,6 +178,7 @@ where
     let raft_arbiter = Arbiter::new();
     let raft = {
         let transport = Arc::new(network.clone());
+        let snapshots = (applier.clone().recipient(), applier.clone().recipient());
         let (applier, metrics) = (applier.clone().recipient(), metrics.clone());
         let election_timeout = spec.election_timeout;
         let tick = spec.heartbeat;
@@ -187,6 +188,7 @@ where
                 writer,
                 transport,
                 applier,
+                snapshots,
                 tick,
                 election_timeout,
                 status_tx,

@@ -18,6 +18,7 @@ pub mod log_store;
 pub mod member;
 pub mod raft_log;
 pub mod raft_node;
+pub mod state_snapshot;
 pub mod transport;
 pub mod wait;
 pub mod watch_hub;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use tokio::sync::{oneshot, watch};
 
-use super::applier::ApplyEntries;
+use super::applier::{ApplyEntries, InstallSnapshot, TakeSnapshot};
 use super::log_store::LogStore;
 use super::raft_log::{Compact, Persist, RaftLog};
 use super::transport::{Inbound, Transport};
@@ -96,6 +96,8 @@ pub struct RaftNode<S: LogStore> {
     log: Addr<RaftLog<S>>,
     transport: Arc<dyn Transport>,
     applier: Recipient<ApplyEntries>,
+    take_snapshot: Recipient<TakeSnapshot>,
+    install_snapshot: Recipient<InstallSnapshot>,
     tick: Duration,
     election_timeout: Duration,
     persisting: bool,
@@ -117,6 +119,7 @@ impl<S: LogStore> RaftNode<S> {
         log: Addr<RaftLog<S>>,
         transport: Arc<dyn Transport>,
         applier: Recipient<ApplyEntries>,
+        snapshots: (Recipient<TakeSnapshot>, Recipient<InstallSnapshot>),
         tick: Duration,
         election_timeout: Duration,
         status: watch::Sender<RaftStatus>,
@@ -127,6 +130,8 @@ impl<S: LogStore> RaftNode<S> {
             log,
             transport,
             applier,
+            take_snapshot: snapshots.0,
+            install_snapshot: snapshots.1,
             tick,
             election_timeout,
             persisting: false,
@@ -169,7 +174,7 @@ impl<S: LogStore> RaftNode<S> {
             return;
         }
         let ready = self.raw.ready();
-        let write = LogWrite {
+        let mut write = LogWrite {
             snapshot: ready.snapshot.clone(),
             entries: ready.entries.clone(),
             hard_state: ready.hard_state,
@@ -183,42 +188,80 @@ impl<S: LogStore> RaftNode<S> {
         self.metrics
             .proposals_batch
             .observe(write.entries.len() as f64);
-        self.log
-            .send(Persist(write))
-            .into_actor(self)
-            .then(move |result, act, ctx| {
-                match result {
-                    Ok(Ok(())) => act.after_persist(ready, ctx),
-                    Ok(Err(e)) => act.fail(&e, ctx),
-                    Err(e) => act.fail(&StorageError::Other(e.to_string()), ctx),
+        // A snapshot from the leader carries the state machine: install it (durably)
+        // before the raft log records the snapshot point, so that a crash in between
+        // leaves a log the store can still be rebuilt from.
+        let state = write
+            .snapshot
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.data))
+            .filter(|data| !data.is_empty());
+        let install = self.install_snapshot.clone();
+        let persist = self.log.clone();
+        async move {
+            if let Some(data) = state {
+                match install.send(InstallSnapshot(data)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        return Err(StorageError::Other(format!("installing a snapshot: {e}")));
+                    }
+                    Err(e) => return Err(StorageError::Other(e.to_string())),
                 }
-                fut::ready(())
-            })
-            .spawn(ctx);
+            }
+            match persist.send(Persist(write)).await {
+                Ok(result) => result,
+                Err(e) => Err(StorageError::Other(e.to_string())),
+            }
+        }
+        .into_actor(self)
+        .then(move |result, act, ctx| {
+            match result {
+                Ok(()) => act.after_persist(ready, ctx),
+                Err(e) => act.fail(&e, ctx),
+            }
+            fut::ready(())
+        })
+        .spawn(ctx);
     }
 
     fn after_persist(&mut self, ready: Ready, ctx: &mut Context<Self>) {
         let mut messages = ready.messages;
-        // The snapshots this log records carry no data (the state machine's storage is
-        // the snapshot), and sending that storage is not built yet: never send a follower
-        // an empty snapshot, which it would install as an empty store. Compaction is
-        // kept behind every follower's match (see `CompactLog`), so this only happens to
-        // a member that lost its log, which then waits rather than diverges.
-        let mut refused = Vec::new();
+        // The snapshots this log records carry no data: the state machine's storage is
+        // the snapshot. A follower behind the compacted log gets it filled in here with
+        // the whole store (at an applied index at or past the snapshot's; the follower
+        // skips the entries its store already holds).
+        let mut to_fill = Vec::new();
         messages.retain(|m| {
             let empty_snapshot = m.msg_type == crate::raft::MessageType::Snapshot
                 && m.snapshot.as_ref().is_some_and(|s| s.data.is_empty());
             if empty_snapshot {
-                refused.push(m.to);
+                to_fill.push(m.clone());
             }
             !empty_snapshot
         });
-        for to in refused {
-            eprintln!(
-                "etcd-rs: member {to} is behind the compacted raft log and snapshot transfer \
-                 is not implemented yet; it cannot catch up"
-            );
-            self.raw.report_snapshot(to, false);
+        for message in to_fill {
+            let to = message.to;
+            self.take_snapshot
+                .send(TakeSnapshot)
+                .into_actor(self)
+                .then(move |result, act, _| {
+                    match result {
+                        Ok(Ok(data)) => {
+                            let mut message = message;
+                            if let Some(snapshot) = message.snapshot.as_mut() {
+                                snapshot.data = data;
+                            }
+                            act.transport.send(vec![message]);
+                            act.raw.report_snapshot(to, true);
+                        }
+                        _ => {
+                            eprintln!("etcd-rs: could not take a snapshot for member {to}");
+                            act.raw.report_snapshot(to, false);
+                        }
+                    }
+                    fut::ready(())
+                })
+                .spawn(ctx);
         }
         self.transport.send(messages);
         for entry in &ready.committed_entries {
@@ -378,20 +421,13 @@ impl<S: LogStore> Handler<CompactLog> for RaftNode<S> {
     fn handle(&mut self, CompactLog(applied): CompactLog, ctx: &mut Context<Self>) {
         let raft = self.raw.raft();
         // Keep etcd's margin of recent entries for slow followers (etcd's
-        // SnapshotCatchUpEntries), and as leader nothing a follower has not matched.
-        let mut index = LogIndex(
+        // SnapshotCatchUpEntries); one further behind gets the state machine's snapshot.
+        let index = LogIndex(
             applied
                 .min(raft.log.committed)
                 .0
                 .saturating_sub(SNAPSHOT_CATCH_UP_ENTRIES),
         );
-        if raft.role == Role::Leader {
-            for (id, progress) in &raft.tracker.progress {
-                if *id != raft.id {
-                    index = index.min(progress.matched);
-                }
-            }
-        }
         if index <= raft.log.first_index() {
             return;
         }

@@ -27,6 +27,8 @@ pub trait Transport: Send + Sync {
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
     peers: Arc<RwLock<HashMap<NodeId, Recipient<Inbound>>>>,
+    /// Cut links (from, to): dev mode's faults on demand.
+    cut: Arc<RwLock<std::collections::HashSet<(NodeId, NodeId)>>>,
 }
 
 impl InProcessNetwork {
@@ -41,6 +43,41 @@ impl InProcessNetwork {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, recipient);
+    }
+
+    /// Cuts every link to and from `id` (a network partition around it).
+    pub fn isolate(&self, id: NodeId) {
+        let peers: Vec<NodeId> = self
+            .peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect();
+        let mut cut = self
+            .cut
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for peer in peers.into_iter().filter(|p| *p != id) {
+            cut.insert((id, peer));
+            cut.insert((peer, id));
+        }
+    }
+
+    /// Cuts the link from `from` to `to` (one way).
+    pub fn cut_link(&self, from: NodeId, to: NodeId) {
+        self.cut
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((from, to));
+    }
+
+    /// Restores every link.
+    pub fn heal(&self) {
+        self.cut
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 
     /// Disconnects member `id` (it stopped).
@@ -58,7 +95,14 @@ impl Transport for InProcessNetwork {
             .peers
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cut = self
+            .cut
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for message in messages {
+            if cut.contains(&(message.from, message.to)) {
+                continue;
+            }
             if let Some(peer) = peers.get(&message.to) {
                 // A full mailbox or a stopped peer loses the message; Raft retries.
                 let _ = peer.try_send(Inbound(message));

@@ -66,6 +66,8 @@ pub struct CommittedEvents {
     pub revision: i64,
     /// The compacted revision after the batch.
     pub compacted: i64,
+    /// The store was replaced by a snapshot: every watcher catches up from it.
+    pub restored: bool,
 }
 
 /// Read events in `[start, end)` from the store (at most `limit`), with each event's
@@ -368,6 +370,15 @@ impl WatchHub {
     fn on_events(&mut self, batch: CommittedEvents, ctx: &mut Context<Self>) {
         self.revision = batch.revision;
         self.compacted = batch.compacted;
+        if batch.restored {
+            for stream in self.streams.values_mut() {
+                for watcher in stream.watchers.values_mut() {
+                    watcher.synced = false;
+                }
+            }
+            self.catch_up(ctx);
+            return;
+        }
         let header = (self.header)(self.revision);
         let max_bytes = self.max_response_bytes;
         let mut fell_behind = false;

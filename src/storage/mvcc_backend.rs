@@ -81,6 +81,17 @@ impl Backend for FjallBackend {
             .collect()
     }
 
+    fn scan_meta(&self) -> Result<Vec<Record>, BackendError> {
+        self.meta
+            .iter()
+            .map(|item| {
+                item.into_inner()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| backend_error("scanning meta entries", e))
+            })
+            .collect()
+    }
+
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         self.meta
             .get(key)
