@@ -146,6 +146,9 @@ impl Backend for FailingBackend {
     fn get_meta(&self, key: &[u8]) -> std::result::Result<Option<Vec<u8>>, BackendError> {
         self.0.get_meta(key)
     }
+    fn scan_meta(&self) -> std::result::Result<Vec<Record>, BackendError> {
+        self.0.scan_meta()
+    }
     fn commit(&mut self, _: WriteBatch) -> std::result::Result<(), BackendError> {
         Err(BackendError::new("disk on fire"))
     }
