@@ -1,0 +1,665 @@
+//! [`NetworkTransport`]: the sending side of the peer transport. One outgoing TCP
+//! connection per peer, fed by a bounded queue and written by one task per peer.
+//!
+//! # What happens to a message
+//!
+//! 1. [`Transport::send`] (called on the RaftNode's thread) pushes it into its peer's
+//!    queue and returns at once. A full queue, or a peer this transport does not know,
+//!    loses the message and counts it: Raft retries.
+//! 2. The peer's writer task takes up to [`WRITE_BATCH_MESSAGES`] queued messages,
+//!    encodes them (a large one as 1 MiB chunks, see [`super::codec`]) and writes them in
+//!    as few writes as possible (one per [`FLUSH_BYTES`]).
+//! 3. If the connection is down, the writer reconnects with exponential backoff from
+//!    [`RECONNECT_BACKOFF_MIN`] to [`RECONNECT_BACKOFF_MAX`]. Messages queued while it
+//!    waits between attempts are dropped (and counted): a stale backlog is useless to
+//!    Raft, which sends fresh messages once the peer answers again.
+//!
+//! Each connection opens with a hello frame (cluster ID, our ID, the peer's ID); the peer
+//! answers welcome or refuse (with a reason, which is logged here and on the peer).
+//!
+//! # Reports for the RaftNode
+//!
+//! [`PeerReports`] (from [`NetworkTransport::reports`]) tells the RaftNode which peers are
+//! unreachable right now and how snapshot sends ended; the module docs of
+//! [`crate::transport`] show how to feed them to `RawNode::report_unreachable` and
+//! `RawNode::report_snapshot`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use super::codec::{
+    DEFAULT_MAX_MESSAGE_BYTES, Frame, Hello, MessageFrames, encode_hello, message_body_len,
+};
+use super::listener::read_frame;
+use crate::raft::{Message, NodeId};
+use crate::server::transport::Transport;
+
+/// Messages one peer's queue holds. Raft keeps at most `max_inflight_msgs` (256) appends
+/// in flight per follower plus heartbeats and votes, so this is ample headroom for a
+/// connected peer; beyond it messages are dropped rather than queued without bound.
+pub const PEER_QUEUE_MESSAGES: usize = 4096;
+
+/// Bytes of entries, contexts and snapshot data one peer's queue holds; a message that
+/// does not fit is dropped, except that one message of any size (a snapshot) is accepted
+/// into an empty queue. Bounds memory when a slow peer is sent large appends.
+pub const PEER_QUEUE_BYTES: u64 = 64 << 20;
+
+/// Messages the writer takes from the queue per batch.
+pub const WRITE_BATCH_MESSAGES: usize = 512;
+
+/// The writer writes once its buffer reaches this size, and at the end of each batch.
+pub const FLUSH_BYTES: usize = 1 << 20;
+
+/// The first pause after a failed connection attempt.
+pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+
+/// The longest pause between connection attempts; well under etcd's default election
+/// timeout (1 s) so a restarted peer is heard again quickly.
+pub const RECONNECT_BACKOFF_MAX: Duration = Duration::from_millis(800);
+
+/// How long connecting and the hello/welcome exchange may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long one write may block before the connection is deemed dead (etcd's
+/// `ConnWriteTimeout`).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Snapshot outcomes kept for the RaftNode to collect; the oldest go first beyond this.
+pub const MAX_SNAPSHOT_REPORTS: usize = 1024;
+
+/// Who this member is on the peer network, and the largest message it accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransportConfig {
+    /// The cluster; peers of another cluster are refused.
+    pub cluster_id: u64,
+    /// This member.
+    pub local_id: NodeId,
+    /// The largest encoded message sent or received (a snapshot, mostly); see
+    /// [`DEFAULT_MAX_MESSAGE_BYTES`].
+    pub max_message_bytes: u64,
+}
+
+impl TransportConfig {
+    /// The configuration of member `local_id` of cluster `cluster_id`, with the default
+    /// message limit.
+    pub fn new(cluster_id: u64, local_id: NodeId) -> TransportConfig {
+        TransportConfig {
+            cluster_id,
+            local_id,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Why a peer could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// A peer URL is not `http://host:port`.
+    #[error("unsupported peer URL {url:?}: {why}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+/// Turns `http://host:port[/]` into `host:port`.
+pub fn peer_address(url: &str) -> Result<String, TransportError> {
+    let bad = |why| TransportError::BadUrl {
+        url: url.to_owned(),
+        why,
+    };
+    if url.starts_with("https://") {
+        return Err(bad("peer TLS is not supported"));
+    }
+    let host_port = url
+        .strip_prefix("http://")
+        .ok_or_else(|| bad("expected http://host:port"))?
+        .trim_end_matches('/');
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
+            Ok(host_port.to_owned())
+        }
+        _ => Err(bad("expected http://host:port")),
+    }
+}
+
+/// What the RaftNode needs to hear from the transport. Cheap to clone; all clones share
+/// the same state.
+#[derive(Clone, Debug, Default)]
+pub struct PeerReports {
+    inner: Arc<Mutex<ReportsInner>>,
+}
+
+#[derive(Debug, Default)]
+struct ReportsInner {
+    unreachable: HashSet<NodeId>,
+    snapshots: Vec<(NodeId, bool)>,
+}
+
+impl PeerReports {
+    fn lock(&self) -> std::sync::MutexGuard<'_, ReportsInner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The peers whose connection is down now (a connection attempt failed or was
+    /// refused, or the connection broke, and no connection has succeeded since), sorted.
+    pub fn unreachable(&self) -> Vec<NodeId> {
+        let mut ids: Vec<_> = self.lock().unreachable.iter().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Takes the outcomes of snapshot messages since the last call, in order:
+    /// `(peer, true)` once the whole snapshot was written to the connection, `(peer,
+    /// false)` if it was dropped or its connection failed.
+    pub fn take_snapshot_reports(&self) -> Vec<(NodeId, bool)> {
+        std::mem::take(&mut self.lock().snapshots)
+    }
+
+    fn set_unreachable(&self, id: NodeId, unreachable: bool) {
+        let mut inner = self.lock();
+        if unreachable {
+            inner.unreachable.insert(id);
+        } else {
+            inner.unreachable.remove(&id);
+        }
+    }
+
+    fn report_snapshot(&self, id: NodeId, succeeded: bool) {
+        let mut inner = self.lock();
+        if inner.snapshots.len() >= MAX_SNAPSHOT_REPORTS {
+            inner.snapshots.remove(0);
+        }
+        inner.snapshots.push((id, succeeded));
+    }
+}
+
+/// Counters of one peer's connection, for metrics and tests.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    /// Whether the connection is up (welcomed by the peer).
+    pub connected: bool,
+    /// Messages waiting in the queue.
+    pub queued_messages: u64,
+    /// Messages written to the connection.
+    pub sent_messages: u64,
+    /// Bytes written to the connection.
+    pub sent_bytes: u64,
+    /// Messages dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Messages dropped because the connection was down or failed while they were written.
+    pub dropped_disconnected: u64,
+    /// Messages dropped because they exceed `max_message_bytes`.
+    pub dropped_too_large: u64,
+    /// Connections established.
+    pub connects: u64,
+    /// Connection attempts the peer refused (another cluster, or another member).
+    pub refusals: u64,
+    /// Why the last attempt or connection failed, if it did.
+    pub last_error: Option<String>,
+}
+
+/// The state a peer's writer shares with [`NetworkTransport`].
+#[derive(Default)]
+struct PeerShared {
+    connected: AtomicBool,
+    queued_messages: AtomicU64,
+    queued_bytes: AtomicU64,
+    sent_messages: AtomicU64,
+    sent_bytes: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_disconnected: AtomicU64,
+    dropped_too_large: AtomicU64,
+    connects: AtomicU64,
+    refusals: AtomicU64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl PeerShared {
+    fn stats(&self) -> PeerStats {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        PeerStats {
+            connected: self.connected.load(Ordering::Relaxed),
+            queued_messages: get(&self.queued_messages),
+            sent_messages: get(&self.sent_messages),
+            sent_bytes: get(&self.sent_bytes),
+            dropped_queue_full: get(&self.dropped_queue_full),
+            dropped_disconnected: get(&self.dropped_disconnected),
+            dropped_too_large: get(&self.dropped_too_large),
+            connects: get(&self.connects),
+            refusals: get(&self.refusals),
+            last_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        }
+    }
+
+    fn count(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// The bytes a queued message is charged against [`PEER_QUEUE_BYTES`].
+fn queued_size(m: &Message) -> u64 {
+    let entries: u64 = m.entries.iter().map(|e| e.size_bytes()).sum();
+    let snapshot = m.snapshot.as_ref().map_or(0, |s| s.data.len() as u64);
+    64 + m.context.len() as u64 + entries + snapshot
+}
+
+/// The sending end of one peer: its queue and its counters. Dropping it stops the writer.
+struct PeerHandle {
+    queue: mpsc::Sender<Message>,
+    shared: Arc<PeerShared>,
+}
+
+/// The network peer transport of one member. Cheap to share behind an `Arc`; dropping
+/// the last reference (or calling [`NetworkTransport::shutdown`]) stops every writer
+/// task and closes its connection.
+pub struct NetworkTransport {
+    config: TransportConfig,
+    runtime: Handle,
+    peers: RwLock<HashMap<NodeId, PeerHandle>>,
+    reports: PeerReports,
+    dropped_unknown_peer: AtomicU64,
+}
+
+impl NetworkTransport {
+    /// A transport with no peers yet; writer tasks will run on `runtime`.
+    pub fn new(config: TransportConfig, runtime: Handle) -> NetworkTransport {
+        NetworkTransport {
+            config,
+            runtime,
+            peers: RwLock::new(HashMap::new()),
+            reports: PeerReports::default(),
+            dropped_unknown_peer: AtomicU64::new(0),
+        }
+    }
+
+    /// A transport connected to `peers` (member id → its peer URLs, `http://host:port`).
+    /// This member's own entry, if present, is skipped.
+    pub fn start(
+        config: TransportConfig,
+        runtime: Handle,
+        peers: &HashMap<NodeId, Vec<String>>,
+    ) -> Result<NetworkTransport, TransportError> {
+        let transport = NetworkTransport::new(config, runtime);
+        for (id, urls) in peers {
+            if *id != config.local_id {
+                transport.add_peer(*id, urls)?;
+            }
+        }
+        Ok(transport)
+    }
+
+    /// Starts sending to member `id` at `urls` (tried in turn), replacing the peer's
+    /// previous URLs and connection if it had one. Connects right away.
+    pub fn add_peer(&self, id: NodeId, urls: &[String]) -> Result<(), TransportError> {
+        let addresses = urls
+            .iter()
+            .map(|url| peer_address(url))
+            .collect::<Result<Vec<_>, _>>()?;
+        if addresses.is_empty() {
+            return Err(TransportError::BadUrl {
+                url: String::new(),
+                why: "a peer needs at least one URL",
+            });
+        }
+        let (queue, receiver) = mpsc::channel(PEER_QUEUE_MESSAGES);
+        let shared = Arc::new(PeerShared::default());
+        let writer = PeerWriter {
+            config: self.config,
+            to: id,
+            addresses,
+            queue: receiver,
+            shared: shared.clone(),
+            reports: self.reports.clone(),
+            last_logged: None,
+        };
+        // Replacing the handle drops the old queue's sender, which stops the old writer.
+        self.peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id, PeerHandle { queue, shared });
+        self.runtime.spawn(writer.run());
+        Ok(())
+    }
+
+    /// Stops sending to member `id` (it was removed) and closes its connection.
+    pub fn remove_peer(&self, id: NodeId) {
+        self.peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+        self.reports.set_unreachable(id, false);
+    }
+
+    /// Stops every writer and closes every connection; later sends are dropped.
+    pub fn shutdown(&self) {
+        self.peers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The reports the RaftNode reads on each tick.
+    pub fn reports(&self) -> PeerReports {
+        self.reports.clone()
+    }
+
+    /// The counters of peer `id`, if it is a peer.
+    pub fn stats(&self, id: NodeId) -> Option<PeerStats> {
+        self.peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .map(|peer| peer.shared.stats())
+    }
+
+    /// Messages dropped because their recipient is not a peer of this transport.
+    pub fn dropped_unknown_peer(&self) -> u64 {
+        self.dropped_unknown_peer.load(Ordering::Relaxed)
+    }
+}
+
+impl Transport for NetworkTransport {
+    /// Queues each message for its peer; never blocks.
+    fn send(&self, messages: Vec<Message>) {
+        let peers = self
+            .peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for message in messages {
+            let to = message.to;
+            let is_snapshot = message.snapshot.is_some();
+            let Some(peer) = peers.get(&to) else {
+                PeerShared::count(&self.dropped_unknown_peer, 1);
+                if is_snapshot {
+                    self.reports.report_snapshot(to, false);
+                }
+                continue;
+            };
+            let shared = &peer.shared;
+            let size = queued_size(&message);
+            // Charged before the push so the writer's refund never comes first.
+            shared.queued_messages.fetch_add(1, Ordering::Relaxed);
+            let before = shared.queued_bytes.fetch_add(size, Ordering::Relaxed);
+            let fits = before == 0 || before + size <= PEER_QUEUE_BYTES;
+            let outcome = if fits {
+                peer.queue.try_send(message).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => &shared.dropped_queue_full,
+                    mpsc::error::TrySendError::Closed(_) => &shared.dropped_disconnected,
+                })
+            } else {
+                Err(&shared.dropped_queue_full)
+            };
+            if let Err(counter) = outcome {
+                shared.queued_messages.fetch_sub(1, Ordering::Relaxed);
+                shared.queued_bytes.fetch_sub(size, Ordering::Relaxed);
+                PeerShared::count(counter, 1);
+                if is_snapshot {
+                    self.reports.report_snapshot(to, false);
+                }
+            }
+        }
+    }
+}
+
+/// Why a connection attempt failed.
+enum ConnectError {
+    /// The peer refused our hello, and said why.
+    Refused(String),
+    /// Anything else: unreachable, timed out, not an etcd-rs peer.
+    Failed(String),
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The transport dropped this peer: stop.
+    Stopped,
+    /// The connection broke: reconnect.
+    Broken(String),
+}
+
+/// The task that owns one peer's queue and connection.
+struct PeerWriter {
+    config: TransportConfig,
+    to: NodeId,
+    /// `host:port` of each peer URL, tried in turn.
+    addresses: Vec<String>,
+    queue: mpsc::Receiver<Message>,
+    shared: Arc<PeerShared>,
+    reports: PeerReports,
+    /// The last failure logged, so a peer that stays down is logged once, not per retry.
+    last_logged: Option<String>,
+}
+
+impl PeerWriter {
+    async fn run(mut self) {
+        let mut backoff = RECONNECT_BACKOFF_MIN;
+        let mut attempt = 0;
+        loop {
+            let address = self.addresses[attempt % self.addresses.len()].clone();
+            attempt += 1;
+            match self.connect(&address).await {
+                Ok(stream) => {
+                    backoff = RECONNECT_BACKOFF_MIN;
+                    self.on_connected(&address);
+                    let ended = self.pump(stream).await;
+                    self.shared.connected.store(false, Ordering::Relaxed);
+                    match ended {
+                        Ended::Stopped => return,
+                        Ended::Broken(why) => self.on_failure(&address, "lost the connection", why),
+                    }
+                }
+                Err(ConnectError::Refused(why)) => {
+                    PeerShared::count(&self.shared.refusals, 1);
+                    self.on_failure(&address, "refused by the peer", why);
+                }
+                Err(ConnectError::Failed(why)) => self.on_failure(&address, "cannot connect", why),
+            }
+            if !self.drain_for(backoff).await {
+                return;
+            }
+            backoff = (backoff * 2).min(RECONNECT_BACKOFF_MAX);
+        }
+    }
+
+    /// Connects and exchanges hello and welcome, within [`CONNECT_TIMEOUT`].
+    async fn connect(&self, address: &str) -> Result<TcpStream, ConnectError> {
+        let attempt = async {
+            let mut stream = TcpStream::connect(address)
+                .await
+                .map_err(|e| ConnectError::Failed(e.to_string()))?;
+            // Batching is done here; do not let Nagle delay heartbeats.
+            let _ = stream.set_nodelay(true);
+            let mut hello = Vec::new();
+            encode_hello(
+                &Hello {
+                    cluster_id: self.config.cluster_id,
+                    from: self.config.local_id,
+                    to: self.to,
+                },
+                &mut hello,
+            );
+            stream
+                .write_all(&hello)
+                .await
+                .map_err(|e| ConnectError::Failed(e.to_string()))?;
+            match read_frame(&mut stream).await {
+                Ok(Some(Frame::Welcome)) => Ok(stream),
+                Ok(Some(Frame::Refuse(why))) => Err(ConnectError::Refused(why)),
+                Ok(Some(_)) => Err(ConnectError::Failed("unexpected answer to hello".into())),
+                Ok(None) => Err(ConnectError::Failed("closed during the hello".into())),
+                Err(e) => Err(ConnectError::Failed(e.to_string())),
+            }
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+            .await
+            .unwrap_or_else(|_| Err(ConnectError::Failed("timed out".into())))
+    }
+
+    fn on_connected(&mut self, address: &str) {
+        PeerShared::count(&self.shared.connects, 1);
+        self.shared.connected.store(true, Ordering::Relaxed);
+        self.reports.set_unreachable(self.to, false);
+        if self.last_logged.take().is_some() {
+            eprintln!("etcd-rs: connected to peer {} at {address}", self.to);
+        }
+    }
+
+    fn on_failure(&mut self, address: &str, what: &str, why: String) {
+        self.reports.set_unreachable(self.to, true);
+        let line = format!("{what} {} at {address}: {why}", self.to);
+        if self.last_logged.as_deref() != Some(line.as_str()) {
+            eprintln!("etcd-rs: peer {line}");
+            self.last_logged = Some(line);
+        }
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(why);
+    }
+
+    /// Waits `pause`, dropping what is queued meanwhile; false if the peer was dropped.
+    async fn drain_for(&mut self, pause: Duration) -> bool {
+        let deadline = tokio::time::sleep(pause);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                () = &mut deadline => return true,
+                message = self.queue.recv() => match message {
+                    Some(message) => {
+                        self.took(&message);
+                        self.lost(&[message]);
+                    }
+                    None => return false,
+                },
+            }
+        }
+    }
+
+    /// Refunds a message taken from the queue.
+    fn took(&self, message: &Message) {
+        self.shared
+            .queued_bytes
+            .fetch_sub(queued_size(message), Ordering::Relaxed);
+        self.shared.queued_messages.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Counts messages lost to a down connection; fails their snapshots.
+    fn lost(&self, messages: &[Message]) {
+        PeerShared::count(&self.shared.dropped_disconnected, messages.len() as u64);
+        for message in messages.iter().filter(|m| m.snapshot.is_some()) {
+            self.reports.report_snapshot(message.to, false);
+        }
+    }
+
+    /// Writes queued messages until the transport drops the peer or the connection
+    /// breaks. The read half is watched so that a peer that closes or dies is noticed
+    /// even when there is nothing to send.
+    async fn pump(&mut self, stream: TcpStream) -> Ended {
+        let (mut read, mut write) = stream.into_split();
+        let mut batch = Vec::with_capacity(WRITE_BATCH_MESSAGES);
+        let mut buf = Vec::with_capacity(FLUSH_BYTES);
+        let mut probe = [0u8; 1];
+        loop {
+            tokio::select! {
+                taken = self.queue.recv_many(&mut batch, WRITE_BATCH_MESSAGES) => {
+                    if taken == 0 {
+                        return Ended::Stopped;
+                    }
+                }
+                read = read.read(&mut probe) => {
+                    return Ended::Broken(match read {
+                        Ok(0) => "closed by the peer".into(),
+                        Ok(_) => "the peer sent unexpected data".into(),
+                        Err(e) => e.to_string(),
+                    });
+                }
+            }
+            let mut sendable = Vec::with_capacity(batch.len());
+            for message in batch.drain(..) {
+                self.took(&message);
+                if self.fits_limit(&message) {
+                    sendable.push(message);
+                }
+            }
+            if let Err(why) = self.write_batch(&sendable, &mut write, &mut buf).await {
+                self.lost(&sendable);
+                return Ended::Broken(why);
+            }
+            PeerShared::count(&self.shared.sent_messages, sendable.len() as u64);
+            for message in sendable.iter().filter(|m| m.snapshot.is_some()) {
+                self.reports.report_snapshot(message.to, true);
+            }
+        }
+    }
+
+    /// Whether the message is within `max_message_bytes`; if not, it is dropped here,
+    /// logged and counted (the peer would refuse it).
+    fn fits_limit(&self, message: &Message) -> bool {
+        let len = message_body_len(message) as u64;
+        if len <= self.config.max_message_bytes {
+            return true;
+        }
+        eprintln!(
+            "etcd-rs: dropped a {:?} message of {len} bytes to peer {}: over the limit of {} bytes",
+            message.msg_type, self.to, self.config.max_message_bytes
+        );
+        PeerShared::count(&self.shared.dropped_too_large, 1);
+        if message.snapshot.is_some() {
+            self.reports.report_snapshot(message.to, false);
+        }
+        false
+    }
+
+    /// Encodes and writes one batch, flushing every [`FLUSH_BYTES`] so that a large
+    /// snapshot is never framed whole in memory.
+    async fn write_batch(
+        &self,
+        batch: &[Message],
+        write: &mut OwnedWriteHalf,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        buf.clear();
+        for message in batch {
+            let mut frames = MessageFrames::new(message);
+            while frames.push_next(buf) {
+                if buf.len() >= FLUSH_BYTES {
+                    self.flush(write, buf).await?;
+                }
+            }
+        }
+        if !buf.is_empty() {
+            self.flush(write, buf).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&self, write: &mut OwnedWriteHalf, buf: &mut Vec<u8>) -> Result<(), String> {
+        match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(buf)).await {
+            Ok(Ok(())) => {
+                PeerShared::count(&self.shared.sent_bytes, buf.len() as u64);
+                buf.clear();
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("a write blocked for {WRITE_TIMEOUT:?}")),
+        }
+    }
+}
