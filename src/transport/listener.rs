@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::Recipient;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -41,6 +41,14 @@ const READ_BUFFER_BYTES: usize = 64 << 10;
 /// The pause after a failed accept (out of file descriptors, say) before the next one.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
+/// A caller refused for the same reason is logged at most once per this interval (it
+/// retries several times a second).
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Distinct refusals remembered for [`REFUSAL_LOG_INTERVAL`]; beyond it the memory is
+/// cleared (and the next refusals logged again).
+const MAX_REMEMBERED_REFUSALS: usize = 1024;
+
 /// Why reading a frame failed.
 #[derive(Debug, thiserror::Error)]
 pub(super) enum ReadError {
@@ -68,16 +76,39 @@ pub(super) async fn read_frame<R: AsyncRead + Unpin>(
     Ok(Some(decode_payload(&header, &payload)?))
 }
 
-/// The connection currently serving each member: a newer one replaces (and closes) an
-/// older one, so a caller that reconnected after a silent network failure does not leave
-/// a dead connection behind.
+/// What the connections of one listener share.
+///
+/// `by_member` holds the connection currently serving each member: a newer one replaces
+/// (and closes) an older one, so a caller that reconnected after a silent network
+/// failure does not leave a dead connection behind.
 #[derive(Default)]
-struct Current {
+struct Shared {
     next_id: AtomicU64,
     by_member: Mutex<HashMap<NodeId, (u64, oneshot::Sender<()>)>>,
+    /// When each refusal (its log line) was last logged.
+    refusals_logged: Mutex<HashMap<String, Instant>>,
 }
 
-impl Current {
+impl Shared {
+    /// Logs a refusal unless the same one was logged within [`REFUSAL_LOG_INTERVAL`].
+    fn log_refusal(&self, line: String) {
+        let mut logged = self
+            .refusals_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if logged
+            .get(&line)
+            .is_some_and(|at| at.elapsed() < REFUSAL_LOG_INTERVAL)
+        {
+            return;
+        }
+        if logged.len() >= MAX_REMEMBERED_REFUSALS {
+            logged.clear();
+        }
+        eprintln!("etcd-rs: {line}");
+        logged.insert(line, Instant::now());
+    }
+
     /// Registers a connection from `member`; the receiver fires when a newer one arrives.
     fn register(&self, member: NodeId) -> (u64, oneshot::Receiver<()>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
@@ -112,7 +143,7 @@ pub async fn serve_peer_port(
     config: TransportConfig,
     inbound: Recipient<Inbound>,
 ) {
-    let current = Arc::new(Current::default());
+    let shared = Arc::new(Shared::default());
     let mut connections = JoinSet::new();
     loop {
         let (stream, address) = match listener.accept().await {
@@ -134,7 +165,7 @@ pub async fn serve_peer_port(
             config,
             address,
             inbound: inbound.clone(),
-            current: current.clone(),
+            shared: shared.clone(),
         };
         connections.spawn(connection.serve(stream));
     }
@@ -145,7 +176,7 @@ struct Connection {
     config: TransportConfig,
     address: SocketAddr,
     inbound: Recipient<Inbound>,
-    current: Arc<Current>,
+    shared: Arc<Shared>,
 }
 
 impl Connection {
@@ -164,10 +195,12 @@ impl Connection {
         };
         let mut answer = Vec::new();
         if let Some(why) = self.refusal(&hello) {
-            eprintln!(
-                "etcd-rs: refused a peer connection from {} (member {}): {why}",
-                self.address, hello.from
-            );
+            // The caller's port changes on every retry: log the member, not the address.
+            self.shared.log_refusal(format!(
+                "refused peer connections from member {} at {}: {why}",
+                hello.from,
+                self.address.ip()
+            ));
             encode_refuse(&why, &mut answer);
             let _ = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&answer)).await;
             return;
@@ -177,12 +210,12 @@ impl Connection {
             Ok(Ok(())) => {}
             _ => return self.log("cannot answer the hello"),
         }
-        let (id, mut replaced) = self.current.register(hello.from);
+        let (id, mut replaced) = self.shared.register(hello.from);
         let ended = tokio::select! {
             ended = self.receive(&mut reader, &hello) => ended,
             _ = &mut replaced => Err("replaced by a newer connection from the same member".into()),
         };
-        self.current.unregister(hello.from, id);
+        self.shared.unregister(hello.from, id);
         drop(write);
         if let Err(why) = ended {
             self.log(&format!("member {}: {why}", hello.from));
