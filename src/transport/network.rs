@@ -168,13 +168,26 @@ impl PeerReports {
         std::mem::take(&mut self.lock().snapshots)
     }
 
-    fn set_unreachable(&self, id: NodeId, unreachable: bool) {
+    /// Records the state of peer `id` as its writer sees it, unless that writer was
+    /// retired: checked under the lock [`PeerReports::retire`] takes, so a writer on its
+    /// way out never leaves a stale entry behind.
+    fn set_unreachable(&self, id: NodeId, unreachable: bool, writer: &PeerShared) {
         let mut inner = self.lock();
+        if writer.retired.load(Ordering::Relaxed) {
+            return;
+        }
         if unreachable {
             inner.unreachable.insert(id);
         } else {
             inner.unreachable.remove(&id);
         }
+    }
+
+    /// Retires the writer of peer `id` (replaced or removed) and forgets its state.
+    fn retire(&self, id: NodeId, writer: &PeerShared) {
+        let mut inner = self.lock();
+        writer.retired.store(true, Ordering::Relaxed);
+        inner.unreachable.remove(&id);
     }
 
     fn report_snapshot(&self, id: NodeId, succeeded: bool) {
@@ -214,6 +227,8 @@ pub struct PeerStats {
 /// The state a peer's writer shares with [`NetworkTransport`].
 #[derive(Default)]
 struct PeerShared {
+    /// Set when the peer is replaced or removed; the writer's reports are then ignored.
+    retired: AtomicBool,
     connected: AtomicBool,
     queued_messages: AtomicU64,
     queued_bytes: AtomicU64,
@@ -330,29 +345,41 @@ impl NetworkTransport {
             last_logged: None,
         };
         // Replacing the handle drops the old queue's sender, which stops the old writer.
-        self.peers
+        let old = self
+            .peers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(id, PeerHandle { queue, shared });
+        if let Some(old) = old {
+            self.reports.retire(id, &old.shared);
+        }
         self.runtime.spawn(writer.run());
         Ok(())
     }
 
     /// Stops sending to member `id` (it was removed) and closes its connection.
     pub fn remove_peer(&self, id: NodeId) {
-        self.peers
+        let old = self
+            .peers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&id);
-        self.reports.set_unreachable(id, false);
+        if let Some(old) = old {
+            self.reports.retire(id, &old.shared);
+        }
     }
 
     /// Stops every writer and closes every connection; later sends are dropped.
     pub fn shutdown(&self) {
-        self.peers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        let old = std::mem::take(
+            &mut *self
+                .peers
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for (id, peer) in old {
+            self.reports.retire(id, &peer.shared);
+        }
     }
 
     /// The reports the RaftNode reads on each tick.
@@ -515,14 +542,14 @@ impl PeerWriter {
     fn on_connected(&mut self, address: &str) {
         PeerShared::count(&self.shared.connects, 1);
         self.shared.connected.store(true, Ordering::Relaxed);
-        self.reports.set_unreachable(self.to, false);
+        self.reports.set_unreachable(self.to, false, &self.shared);
         if self.last_logged.take().is_some() {
             eprintln!("etcd-rs: connected to peer {} at {address}", self.to);
         }
     }
 
     fn on_failure(&mut self, address: &str, what: &str, why: String) {
-        self.reports.set_unreachable(self.to, true);
+        self.reports.set_unreachable(self.to, true, &self.shared);
         let line = format!("{what} {} at {address}: {why}", self.to);
         if self.last_logged.as_deref() != Some(line.as_str()) {
             eprintln!("etcd-rs: peer {line}");

@@ -443,3 +443,85 @@ fn peer_urls_must_be_http_host_port() {
         assert!(peer_address(bad).is_err(), "{bad} accepted");
     }
 }
+
+/// A loopback URL where nothing listens.
+fn closed_port_url() -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    format!("http://127.0.0.1:{port}")
+}
+
+#[actix_rt::test]
+async fn a_replaced_or_removed_peer_leaves_no_stale_unreachable_report() {
+    let (one, two, three) = (NodeId(1), NodeId(2), NodeId(3));
+    let mut at_two = receiver(CLUSTER, two).await;
+    let from_one = transport(
+        CLUSTER,
+        one,
+        &[(two, &closed_port_url()), (three, &closed_port_url())],
+    );
+    let reports = from_one.reports();
+    eventually("both unreachable", || {
+        reports.unreachable() == vec![two, three]
+    })
+    .await;
+
+    from_one.remove_peer(three);
+    from_one.add_peer(two, &[at_two.url.clone()]).unwrap();
+    from_one.send(vec![heartbeat(1, 2, 1)]);
+    assert_eq!(next(&mut at_two.messages).await, Some(heartbeat(1, 2, 1)));
+    // Long enough for the retired writers to try (and fail) once more.
+    tokio::time::sleep(2 * super::network::RECONNECT_BACKOFF_MAX).await;
+    assert_eq!(reports.unreachable(), Vec::<NodeId>::new());
+    assert_eq!(from_one.stats(three), None);
+}
+
+#[test]
+fn sends_from_a_plain_thread_reach_a_peer_with_writers_on_a_multi_thread_runtime() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let total = 20_000u64;
+    actix_rt::System::new().block_on(async {
+        let mut at_two = receiver(CLUSTER, NodeId(2)).await;
+        let peers = HashMap::from([(NodeId(2), vec![at_two.url.clone()])]);
+        let config = TransportConfig::new(CLUSTER, NodeId(1));
+        let from_one =
+            Arc::new(NetworkTransport::start(config, runtime.handle().clone(), &peers).unwrap());
+        // As the RaftNode does: from its own thread, in small batches.
+        let sender = from_one.clone();
+        let raft_thread = std::thread::spawn(move || {
+            for term in 0..total {
+                sender.send(vec![heartbeat(1, 2, term)]);
+            }
+        });
+        let mut received = 0u64;
+        let mut last = None;
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let dropped = || from_one.stats(NodeId(2)).unwrap().dropped_queue_full;
+        while received + dropped() < total {
+            let wait = Duration::from_millis(20);
+            match tokio::time::timeout(wait, at_two.messages.recv()).await {
+                Ok(Some(m)) => {
+                    assert!(last < Some(m.term), "{:?} after {last:?}", m.term);
+                    last = Some(m.term);
+                    received += 1;
+                }
+                _ => assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "messages went missing"
+                ),
+            }
+        }
+        raft_thread.join().unwrap();
+        let stats = from_one.stats(NodeId(2)).unwrap();
+        assert_eq!(stats.dropped_disconnected + stats.dropped_too_large, 0);
+        assert!(received > 0);
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+}
