@@ -6,7 +6,7 @@
 //!   compact binary layout; chunked transfer of large messages (snapshots).
 //! - [`network`]: [`NetworkTransport`], the sending side: one TCP connection per peer,
 //!   a bounded queue per peer, batching, reconnect with backoff, and the
-//!   [`PeerReports`] the RaftNode reads.
+//!   [`PeerReports`] the RaftNode reads; `peer_writer` is the task behind each peer.
 //! - [`listener`]: [`serve_peer_port`], the receiving side on --listen-peer-urls.
 //!
 //! Each member dials each peer and only writes on that connection (after the hello and
@@ -40,6 +40,7 @@
 pub mod codec;
 pub mod listener;
 pub mod network;
+mod peer_writer;
 
 pub use listener::serve_peer_port;
 pub use network::{NetworkTransport, PeerReports, PeerStats, TransportConfig, TransportError};
