@@ -136,8 +136,9 @@ impl Shared {
 }
 
 /// Serves the peer port on `listener`, delivering each message to `inbound` (the
-/// RaftNode). Runs until the future is dropped (abort the task that runs it): the
-/// connections are tasks of a [`JoinSet`] the future owns, so they stop with it.
+/// RaftNode). MUST run on a tokio runtime (the connections are spawned on it). Runs until
+/// the future is dropped (abort the task that runs it): the connections are tasks of a
+/// [`JoinSet`] the future owns, so they stop with it.
 pub async fn serve_peer_port(
     listener: TcpListener,
     config: TransportConfig,

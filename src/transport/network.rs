@@ -288,7 +288,8 @@ pub struct NetworkTransport {
 }
 
 impl NetworkTransport {
-    /// A transport with no peers yet; writer tasks will run on `runtime`.
+    /// A transport with no peers yet; writer tasks will run on `runtime`, which MUST
+    /// outlive the transport (a stopped runtime silently stops its writers).
     pub fn new(config: TransportConfig, runtime: Handle) -> NetworkTransport {
         NetworkTransport {
             config,
