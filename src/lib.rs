@@ -13,6 +13,8 @@
 //!   one seed, that checks Raft's safety properties and the clients' history.
 //! - [`storage`]: a member's durable storage on fjall: the raft log (checksummed, fsynced
 //!   before acknowledgements) and the MVCC backend.
+//! - [`transport`]: the peer transport over the network (TCP on --listen-peer-urls),
+//!   behind the same trait as dev mode's in-process one.
 //!
 //! The server (actors, storage, gRPC and HTTP APIs) builds on these in later stages; see
 //! `README.md` for what runs today.
@@ -32,3 +34,4 @@ pub mod raft;
 pub mod server;
 pub mod sim;
 pub mod storage;
+pub mod transport;
