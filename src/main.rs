@@ -72,17 +72,8 @@ fn member(args: &[String]) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    match config.initial_members() {
-        Ok(members) if members.len() > 1 => {
-            eprintln!(
-                "etcd-rs: a cluster of several processes needs the network peer transport, \
-                 which is not implemented yet; run `etcd-rs dev` for a multi-member cluster \
-                 in one process"
-            );
-            return ExitCode::from(1);
-        }
-        Ok(_) => {}
-        Err(e) => return config_exit(&e),
+    if let Err(e) = config.initial_members() {
+        return config_exit(&e);
     }
     let planned = match process::plan(std::slice::from_ref(&config), false) {
         Ok(planned) => planned,
@@ -91,7 +82,7 @@ fn member(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result = process::run(planned, || {
+    let result = process::run(planned, process::PeerMode::Tcp, || {
         eprintln!(
             "etcd-rs: member {} ready to serve client requests on {}",
             config.name,
@@ -130,7 +121,7 @@ fn dev(args: &[String]) -> ExitCode {
     } else {
         format!("under {}", options.data_dir.display())
     };
-    let result = process::run(planned, || {
+    let result = process::run(planned, process::PeerMode::InProcess, || {
         println!(
             "etcd-rs dev: {} members running, data {where_data}",
             configs.len()

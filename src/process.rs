@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::config::MemberConfig;
 use crate::server::handle::{Identity, Limits, MemberInfo};
-use crate::server::member::{MemberSpec, StartError, StorageKind, start_member};
+use crate::server::member::{MemberSpec, PeerNetwork, StartError, StorageKind, start_member};
 use crate::server::transport::InProcessNetwork;
 
 /// A member ready to start: its spec and where its client port listens.
@@ -18,6 +18,17 @@ pub struct PlannedMember {
     pub spec: MemberSpec,
     /// The addresses of --listen-client-urls.
     pub client_listen: Vec<SocketAddr>,
+    /// The addresses of --listen-peer-urls (served when peers are reached over TCP).
+    pub peer_listen: Vec<SocketAddr>,
+}
+
+/// How the members of this process reach their peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerMode {
+    /// Every member of the cluster runs in this process (dev mode).
+    InProcess,
+    /// Peers are other processes, over TCP on --listen-peer-urls.
+    Tcp,
 }
 
 /// Why the process could not run.
@@ -101,6 +112,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 snapshot_count: config.snapshot_count,
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
+            peer_listen: listen_addresses(&config.listen_peer_urls)?,
         });
     }
     Ok(planned)
@@ -128,7 +140,11 @@ const API_THREADS: usize = 2;
 
 /// Starts the planned members, calls `started` once every client port listens, and
 /// runs until Ctrl-C or SIGTERM.
-pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), RunError> {
+pub fn run(
+    members: Vec<PlannedMember>,
+    mode: PeerMode,
+    started: impl FnOnce(),
+) -> Result<(), RunError> {
     let api = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(API_THREADS)
         .thread_name("etcd-rs-api")
@@ -147,7 +163,18 @@ pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), Ru
                 .map_err(|e| RunError::Io(e.to_string()))?;
             bound.push(listener);
         }
-        listeners.push(bound);
+        let mut peers = Vec::new();
+        if mode == PeerMode::Tcp {
+            for addr in &member.peer_listen {
+                let listener = std::net::TcpListener::bind(addr)
+                    .map_err(|e| RunError::Io(format!("cannot listen on {addr}: {e}")))?;
+                listener
+                    .set_nonblocking(true)
+                    .map_err(|e| RunError::Io(e.to_string()))?;
+                peers.push(listener);
+            }
+        }
+        listeners.push((bound, peers));
     }
     let system = actix::System::new();
     let api_handle = api.handle().clone();
@@ -164,9 +191,37 @@ pub fn run(members: Vec<PlannedMember>, started: impl FnOnce()) -> Result<(), Ru
             ),
         });
         let mut running = Vec::new();
-        for (member, bound) in members.into_iter().zip(listeners) {
+        for (member, (bound, peer_listeners)) in members.into_iter().zip(listeners) {
             let name = member.spec.identity.name.clone();
-            let mut handle = start_member(member.spec, &network)
+            let peer_network = match mode {
+                PeerMode::InProcess => PeerNetwork::InProcess(&network),
+                PeerMode::Tcp => {
+                    let identity = &member.spec.identity;
+                    let config = crate::transport::TransportConfig::new(
+                        identity.cluster_id,
+                        crate::raft::NodeId(identity.member_id),
+                    );
+                    let peers = member
+                        .spec
+                        .members
+                        .iter()
+                        .map(|m| (crate::raft::NodeId(m.id), m.peer_urls.clone()))
+                        .collect();
+                    let transport = crate::transport::NetworkTransport::start(
+                        config.clone(),
+                        api_handle.clone(),
+                        &peers,
+                    )
+                    .map_err(|e| RunError::Config(e.to_string()))?;
+                    PeerNetwork::Tcp {
+                        transport: std::sync::Arc::new(transport),
+                        config,
+                        runtime: api_handle.clone(),
+                        listeners: peer_listeners,
+                    }
+                }
+            };
+            let mut handle = start_member(member.spec, peer_network)
                 .map_err(|source| RunError::Start { name, source })?;
             handle.handle.join_directory(&directory);
             let http = start_http(handle.handle.clone(), dev.clone())?;

@@ -69,16 +69,41 @@ pub enum StartError {
     Metrics(#[from] prometheus::Error),
 }
 
+/// How a member reaches its peers.
+pub enum PeerNetwork<'a> {
+    /// Dev mode: every member in this process.
+    InProcess(&'a InProcessNetwork),
+    /// Peers over TCP: the transport, and the --listen-peer-urls to serve.
+    Tcp {
+        /// The outgoing side.
+        transport: Arc<crate::transport::NetworkTransport>,
+        /// Who this member is, for the peer port.
+        config: crate::transport::TransportConfig,
+        /// The runtime the peer port runs on.
+        runtime: tokio::runtime::Handle,
+        /// The bound --listen-peer-urls.
+        listeners: Vec<std::net::TcpListener>,
+    },
+}
+
 /// A running member: its handle, and the arbiters its actors run on.
 pub struct RunningMember {
     /// What the API layer uses.
     pub handle: MemberHandle,
     arbiters: Vec<Arbiter>,
+    peer_tasks: Vec<tokio::task::JoinHandle<()>>,
+    transport: Option<Arc<crate::transport::NetworkTransport>>,
 }
 
 impl RunningMember {
-    /// Stops the member's actors.
+    /// Stops the member's actors and its peer port.
     pub fn stop(self) {
+        for task in self.peer_tasks {
+            task.abort();
+        }
+        if let Some(transport) = self.transport {
+            transport.shutdown();
+        }
         for arbiter in self.arbiters {
             arbiter.stop();
         }
@@ -88,7 +113,7 @@ impl RunningMember {
 /// Starts a member and connects it to `network`. MUST be called inside an actix System.
 pub fn start_member(
     spec: MemberSpec,
-    network: &InProcessNetwork,
+    network: PeerNetwork<'_>,
 ) -> Result<RunningMember, StartError> {
     let voters = ConfState::with_voters(spec.members.iter().map(|m| NodeId(m.id)));
     match spec.storage.clone() {
@@ -114,12 +139,13 @@ fn start_with<S, B>(
     log: S,
     backend: B,
     size_of: SizeOf<B>,
-    network: &InProcessNetwork,
+    network: PeerNetwork<'_>,
 ) -> Result<RunningMember, StartError>
 where
     S: LogStore,
     B: Backend + Send + Unpin + 'static,
 {
+    let network = network;
     let metrics = Arc::new(MemberMetrics::new()?);
     let store = MvccStore::open(backend)?;
     let applied = store.applied_index()?;
@@ -176,8 +202,11 @@ where
     applier.do_send(ConnectWatch(watch.clone().recipient()));
     let writer = RaftLog::start(log, metrics.clone());
     let raft_arbiter = Arbiter::new();
+    let (transport, reports): (Arc<dyn super::transport::Transport>, _) = match &network {
+        PeerNetwork::InProcess(network) => (Arc::new((*network).clone()), None),
+        PeerNetwork::Tcp { transport, .. } => (transport.clone(), Some(transport.reports())),
+    };
     let raft = {
-        let transport = Arc::new(network.clone());
         let snapshots = (applier.clone().recipient(), applier.clone().recipient());
         let (applier, metrics) = (applier.clone().recipient(), metrics.clone());
         let election_timeout = spec.election_timeout;
@@ -193,6 +222,7 @@ where
                 election_timeout,
                 status_tx,
                 metrics,
+                reports,
             )
         })
     };
@@ -202,7 +232,30 @@ where
         compact: raft.clone().recipient(),
         snapshot_count: spec.snapshot_count,
     });
-    network.register(id, raft.clone().recipient());
+    let mut peer_tasks = Vec::new();
+    let mut tcp_transport = None;
+    match network {
+        PeerNetwork::InProcess(network) => network.register(id, raft.clone().recipient()),
+        PeerNetwork::Tcp {
+            transport,
+            config,
+            runtime,
+            listeners,
+        } => {
+            for listener in listeners {
+                let (config, inbound) = (config.clone(), raft.clone().recipient());
+                peer_tasks.push(runtime.spawn(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            crate::transport::serve_peer_port(listener, config, inbound).await;
+                        }
+                        Err(e) => eprintln!("etcd-rs: cannot serve the peer port: {e}"),
+                    }
+                }));
+            }
+            tcp_transport = Some(transport);
+        }
+    }
 
     let endpoints = Endpoints {
         propose: raft.clone().recipient(),
@@ -229,5 +282,7 @@ where
     Ok(RunningMember {
         handle,
         arbiters: vec![applier_arbiter, raft_arbiter, watch_arbiter],
+        peer_tasks,
+        transport: tcp_transport,
     })
 }

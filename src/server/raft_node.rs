@@ -105,6 +105,8 @@ pub struct RaftNode<S: LogStore> {
     status: watch::Sender<RaftStatus>,
     metrics: Arc<MemberMetrics>,
     stopped: bool,
+    /// What a network transport learned of its peers (None in process).
+    reports: Option<crate::transport::PeerReports>,
 }
 
 impl<S: LogStore> RaftNode<S> {
@@ -124,6 +126,7 @@ impl<S: LogStore> RaftNode<S> {
         election_timeout: Duration,
         status: watch::Sender<RaftStatus>,
         metrics: Arc<MemberMetrics>,
+        reports: Option<crate::transport::PeerReports>,
     ) -> RaftNode<S> {
         RaftNode {
             raw,
@@ -139,6 +142,7 @@ impl<S: LogStore> RaftNode<S> {
             status,
             metrics,
             stopped: false,
+            reports,
         }
     }
 
@@ -252,7 +256,11 @@ impl<S: LogStore> RaftNode<S> {
                                 snapshot.data = data;
                             }
                             act.transport.send(vec![message]);
-                            act.raw.report_snapshot(to, true);
+                            if act.reports.is_none() {
+                                // In process, sent is delivered; a network transport
+                                // reports once the snapshot is written (or lost).
+                                act.raw.report_snapshot(to, true);
+                            }
                         }
                         _ => {
                             eprintln!("etcd-rs: could not take a snapshot for member {to}");
@@ -349,6 +357,14 @@ impl<S: LogStore> Actor for RaftNode<S> {
             .set(self.raw.raft().log.first_index().0 as i64);
         self.publish_status();
         ctx.run_interval(self.tick, |act, ctx| {
+            if let Some(reports) = &act.reports {
+                for id in reports.unreachable() {
+                    act.raw.report_unreachable(id);
+                }
+                for (id, ok) in reports.take_snapshot_reports() {
+                    act.raw.report_snapshot(id, ok);
+                }
+            }
             act.raw.tick();
             act.start_read_round();
             act.drive(ctx);
