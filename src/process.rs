@@ -208,7 +208,7 @@ pub fn run(
                         .map(|m| (crate::raft::NodeId(m.id), m.peer_urls.clone()))
                         .collect();
                     let transport = crate::transport::NetworkTransport::start(
-                        config.clone(),
+                        config,
                         api_handle.clone(),
                         &peers,
                     )

@@ -243,7 +243,7 @@ where
             listeners,
         } => {
             for listener in listeners {
-                let (config, inbound) = (config.clone(), raft.clone().recipient());
+                let (config, inbound) = (config, raft.clone().recipient());
                 peer_tasks.push(runtime.spawn(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
