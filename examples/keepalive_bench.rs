@@ -11,7 +11,10 @@ use etcd_client::Client;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let endpoint = args.first().cloned().unwrap_or_else(|| "127.0.0.1:2379".into());
+    let endpoint = args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1:2379".into());
     let clients: usize = args.get(1).map_or(Ok(10), |s| s.parse())?;
     let seconds: u64 = args.get(2).map_or(Ok(5), |s| s.parse())?;
     let deadline = Instant::now() + Duration::from_secs(seconds);

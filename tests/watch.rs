@@ -268,9 +268,18 @@ fn a_progress_request_reports_the_current_revision_without_events() {
     let url = member.client_url();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
-        let mut client = Client::connect([url.as_str()], None).await.expect("connect");
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .expect("connect");
         let mut stream = client.watch("p", None).await.expect("watch");
-        assert!(stream.message().await.expect("created").expect("r").created());
+        assert!(
+            stream
+                .message()
+                .await
+                .expect("created")
+                .expect("r")
+                .created()
+        );
         stream.request_progress().await.expect("request progress");
         let progress = stream.message().await.expect("stream").expect("response");
         assert!(progress.events().is_empty());
@@ -285,7 +294,9 @@ fn a_watch_with_filters_and_an_explicit_id_gets_only_what_it_asked_for() {
     let url = member.client_url();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async move {
-        let mut client = Client::connect([url.as_str()], None).await.expect("connect");
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .expect("connect");
         let options = WatchOptions::new()
             .with_prefix()
             .with_watch_id(7)

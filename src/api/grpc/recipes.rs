@@ -11,6 +11,13 @@ use crate::server::applier::AppliedResponse;
 use crate::server::handle::MemberHandle;
 use crate::server::watch_hub::{CloseStream, OpenStream, StreamRequest, StreamSink};
 
+/// An error of a Lock or Election call as etcd answers it: its v3lock and v3election
+/// servers call the KV through an in-process client, which turns each error into a plain
+/// Go error, so gRPC passes it on with code Unknown (and the same message).
+pub fn client_error(status: Status) -> Status {
+    Status::unknown(status.message())
+}
+
 /// The key a lease holds under a prefix: `prefix` + the lease id in lowercase hex, as
 /// etcd's sessions name them.
 pub fn lease_key(prefix: &[u8], lease: i64) -> Vec<u8> {
