@@ -1006,3 +1006,57 @@ fn election_calls_answer_etcds_json() {
     ];
     check("election", &member, &cases);
 }
+
+/// The JSON of an answer.
+fn json(answer: &str) -> serde_json::Value {
+    serde_json::from_str(answer).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+/// A lock or a campaign without a lease queues its key under a new lease of 60 s, as
+/// etcd's servers do (they make a `concurrency` session for the call, and never keep it
+/// alive: the key goes when the lease expires).
+#[test]
+fn a_lock_or_campaign_without_a_lease_holds_its_key_under_a_new_lease() {
+    let member = Member::start(&[]);
+    let locked = json(&post_ok(&member, "/v3/lock/lock", r#"{"name":"bXlsb2Nr"}"#));
+    let key = locked["key"].as_str().expect("a key").to_string();
+    let stored = json(&post_ok(
+        &member,
+        "/v3/kv/range",
+        &format!(r#"{{"key":"{key}"}}"#),
+    ));
+    let lease = stored["kvs"][0]["lease"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the lock's key is under no lease: {stored}"))
+        .to_string();
+    let ttl = post_ok(
+        &member,
+        "/v3/lease/timetolive",
+        &format!(r#"{{"ID":"{lease}","keys":true}}"#),
+    );
+    assert_eq!(
+        support::gateway::normalize_remaining_ttl(&member.normalize_gateway(&ttl)),
+        format!(
+            r#"{{{},"ID":"<ID>","TTL":"<remaining>","grantedTTL":"60","keys":["{key}"]}}"#,
+            header(2)
+        ),
+        "the lock's lease"
+    );
+
+    let campaign = json(&post_ok(
+        &member,
+        "/v3/election/campaign",
+        r#"{"name":"ZWw=","value":"djE="}"#,
+    ));
+    let leader = &campaign["leader"];
+    let lease = leader["lease"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the leader key has no lease: {campaign}"));
+    let ttl = json(&post_ok(
+        &member,
+        "/v3/lease/timetolive",
+        &format!(r#"{{"ID":"{lease}","keys":true}}"#),
+    ));
+    assert_eq!(ttl["grantedTTL"], "60", "the campaign's lease: {ttl}");
+    assert_eq!(ttl["keys"][0], leader["key"], "the campaign's lease: {ttl}");
+}

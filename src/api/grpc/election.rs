@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 
 use super::recipes::{
     InternalWatch, client_error, create_or_get, create_revision_is, delete_op, first_created,
-    lease_key, prefix_end, put_op, txn, wait_deletes,
+    lease_key, prefix_end, put_op, session_lease, txn, wait_deletes,
 };
 use crate::pb::etcdserverpb as pb;
 use crate::pb::mvccpb;
@@ -71,15 +71,18 @@ impl Election for ElectionService {
     ) -> Result<Response<epb::CampaignResponse>, Status> {
         let request = request.into_inner();
         let prefix = prefix_of(&request.name);
-        let key = lease_key(&prefix, request.lease);
-        let (rev, value, _) = create_or_get(&self.member, &key, &request.value, request.lease)
+        let lease = session_lease(&self.member, request.lease)
+            .await
+            .map_err(client_error)?;
+        let key = lease_key(&prefix, lease);
+        let (rev, value, _) = create_or_get(&self.member, &key, &request.value, lease)
             .await
             .map_err(client_error)?;
         let leader = epb::LeaderKey {
             name: request.name.clone(),
             key,
             rev,
-            lease: request.lease,
+            lease,
         };
         if value != request.value {
             proclaim(&self.member, &leader, &request.value)

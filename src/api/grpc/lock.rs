@@ -3,7 +3,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::recipes::{client_error, create_or_get, delete_op, lease_key, txn, wait_deletes};
+use super::recipes::{
+    client_error, create_or_get, delete_op, lease_key, session_lease, txn, wait_deletes,
+};
 use crate::pb::etcdserverpb as pb;
 use crate::pb::v3lockpb::{self as lockpb, lock_server::Lock};
 use crate::server::handle::MemberHandle;
@@ -77,8 +79,9 @@ impl LockService {
     ) -> Result<Response<lockpb::LockResponse>, Status> {
         let mut prefix = request.name.clone();
         prefix.push(b'/');
-        let key = lease_key(&prefix, request.lease);
-        let (my_rev, _, _) = create_or_get(&self.member, &key, b"", request.lease).await?;
+        let lease = session_lease(&self.member, request.lease).await?;
+        let key = lease_key(&prefix, lease);
+        let (my_rev, _, _) = create_or_get(&self.member, &key, b"", lease).await?;
         let mut abandon = Abandon {
             member: self.member.clone(),
             key: Some(key.clone()),
