@@ -272,6 +272,10 @@ fn start_http(
         app.configure(crate::api::http::configure)
     })
     .workers(1)
+    // A client that closes its side is gone, as Go's server takes it (it cancels the
+    // request): the call in progress is dropped, so a gateway watch or a lock waiting
+    // for its turn ends with its client (and the lock's queued key is deleted).
+    .h1_allow_half_closed(false)
     .disable_signals()
     .bind(("127.0.0.1", 0))
     .map_err(|e| RunError::Io(format!("cannot start the HTTP server: {e}")))?;

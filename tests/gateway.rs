@@ -1,6 +1,7 @@
 //! The JSON gateway on the client port (`POST /v3/kv/range`, ...): etcd 3.4's answers,
-//! status code and body byte for byte, for the KV calls, Status and MemberList, and the
-//! errors its grpc-gateway gives for bad requests and bad JSON.
+//! status code and body byte for byte, for the KV, lease, Lock and Election calls, Status
+//! and MemberList, and the errors its grpc-gateway gives for bad requests and bad JSON.
+//! The streaming calls are in `gateway_streams.rs`.
 //!
 //! The expected answers were captured from etcd 3.4.23 with curl on this machine and are
 //! proven against it: `ETCD_TEST_BIN=/usr/bin/etcd cargo test --profile ci --test
@@ -14,83 +15,12 @@
 
 mod support;
 
-use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
+use support::gateway::{Case, case, check, error, header, kv, leased_kv, only_header};
 use support::{Member, http_request};
-
-/// One request and the answer it must get.
-struct Case {
-    path: &'static str,
-    body: String,
-    status: u16,
-    answer: String,
-}
-
-fn case(path: &'static str, body: &str, status: u16, answer: impl Into<String>) -> Case {
-    Case {
-        path,
-        body: body.to_string(),
-        status,
-        answer: answer.into(),
-    }
-}
-
-/// A response header at `revision`, normalized.
-fn header(revision: i64) -> String {
-    format!(
-        r#""header":{{"cluster_id":"<cluster_id>","member_id":"<member_id>","revision":"{revision}","raft_term":"<raft_term>"}}"#
-    )
-}
-
-/// An answer holding only a header at `revision`.
-fn only_header(revision: i64) -> String {
-    format!("{{{}}}", header(revision))
-}
-
-/// The gateway's error body for gRPC code `code` with `message` (as JSON text).
-fn error(code: i32, message: &str) -> String {
-    format!(r#"{{"error":"{message}","message":"{message}","code":{code}}}"#)
-}
-
-/// A stored key-value as the gateway writes it.
-fn kv(key: &str, create: i64, modified: i64, version: i64, value: &str) -> String {
-    let value = if value.is_empty() {
-        String::new()
-    } else {
-        format!(r#","value":"{value}""#)
-    };
-    format!(
-        r#"{{"key":"{key}","create_revision":"{create}","mod_revision":"{modified}","version":"{version}"{value}}}"#
-    )
-}
-
-/// Runs `cases` in order on `member` and panics, listing every mismatch and then the
-/// whole table as it ran, if any answer differs.
-fn check(scenario: &str, member: &Member, cases: &[Case]) {
-    let mut mismatches = String::new();
-    let mut actual_table = String::new();
-    for (i, case) in cases.iter().enumerate() {
-        let (status, answer) = member.http_post(case.path, &case.body);
-        let answer = member.normalize_gateway(&answer);
-        if status != case.status || answer != case.answer {
-            let _ = writeln!(
-                mismatches,
-                "case {i}: POST {} {}\n  expected: {} {}\n  actual:   {status} {answer}",
-                case.path, case.body, case.status, case.answer
-            );
-        }
-        let _ = writeln!(
-            actual_table,
-            "case({:?}, {:?}, {status}, {answer:?}),",
-            case.path, case.body
-        );
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{scenario}: the gateway answered otherwise than etcd 3.4:\n{mismatches}\
-         --- the table as it ran ---\n{actual_table}"
-    );
-}
 
 /// foo=baz (revision 3, after foo=bar at 2), a=1 (4), b=2 (5), c="" (6).
 fn put_cases() -> Vec<Case> {
@@ -701,4 +631,432 @@ fn paths_and_methods_answer_as_etcds_http_mux() {
         Some("application/grpc")
     );
     assert_eq!(header("access-control-allow-origin"), Some("*"));
+}
+
+/// A lease grant of 60 s with the id `id`, answered at `revision`.
+fn grant(id: i64, revision: i64) -> Case {
+    case(
+        "/v3/lease/grant",
+        &format!(r#"{{"TTL":60,"ID":"{id}"}}"#),
+        200,
+        format!(r#"{{{},"ID":"<ID>","TTL":"60"}}"#, header(revision)),
+    )
+}
+
+#[test]
+fn lease_calls_answer_etcds_json_under_both_paths() {
+    let member = Member::start(&[]);
+    let not_found = error(5, "etcdserver: requested lease not found");
+    let alive = format!(
+        r#"{{{},"ID":"<ID>","TTL":"<remaining>","grantedTTL":"60","keys":["YQ=="]}}"#,
+        header(2)
+    );
+    let cases = [
+        grant(1000, 1),
+        // The id as a number; the same id again.
+        case(
+            "/v3/lease/grant",
+            r#"{"TTL":60,"ID":1000}"#,
+            412,
+            error(9, "etcdserver: lease already exists"),
+        ),
+        case(
+            "/v3/lease/grant",
+            r#"{"TTL":99999999999}"#,
+            400,
+            error(11, "etcdserver: too large lease TTL"),
+        ),
+        case(
+            "/v3/lease/grant",
+            r#"{"TTL":true}"#,
+            400,
+            error(3, "json: cannot unmarshal bool into Go value of type int64"),
+        ),
+        // etcd serves grant and keep-alive only under /v3/lease/.
+        case("/v3/kv/lease/grant", r#"{"TTL":60}"#, 404, "Not Found\n"),
+        case(
+            "/v3/kv/put",
+            r#"{"key":"YQ==","value":"MQ==","lease":"1000"}"#,
+            200,
+            only_header(2),
+        ),
+        // A linearizable read: it waits until the member has published the put as
+        // applied, which the lease calls' headers take their revision from (etcd-rs
+        // answers a write a moment before it publishes it).
+        case(
+            "/v3/kv/range",
+            r#"{"key":"YQ=="}"#,
+            200,
+            format!(
+                r#"{{{},"kvs":[{}],"count":"1"}}"#,
+                header(2),
+                leased_kv("YQ==", 2, 2, 1, "MQ==", 1000)
+            ),
+        ),
+        case(
+            "/v3/lease/timetolive",
+            r#"{"ID":"1000","keys":true}"#,
+            200,
+            alive.clone(),
+        ),
+        case(
+            "/v3/kv/lease/timetolive",
+            r#"{"ID":"1000","keys":true}"#,
+            200,
+            alive,
+        ),
+        case(
+            "/v3beta/lease/timetolive",
+            r#"{"ID":1000}"#,
+            200,
+            format!(
+                r#"{{{},"ID":"<ID>","TTL":"<remaining>","grantedTTL":"60"}}"#,
+                header(2)
+            ),
+        ),
+        // An unknown lease answers TTL -1; so does no id.
+        case(
+            "/v3/lease/timetolive",
+            r#"{"ID":"999","keys":true}"#,
+            200,
+            format!(r#"{{{},"ID":"<ID>","TTL":"-1"}}"#, header(2)),
+        ),
+        case(
+            "/v3/lease/timetolive",
+            "{}",
+            200,
+            format!(r#"{{{},"TTL":"-1"}}"#, header(2)),
+        ),
+        case(
+            "/v3/lease/leases",
+            "{}",
+            200,
+            format!(r#"{{{},"leases":[{{"ID":"<ID>"}}]}}"#, header(2)),
+        ),
+        case(
+            "/v3/kv/lease/leases",
+            "",
+            200,
+            format!(r#"{{{},"leases":[{{"ID":"<ID>"}}]}}"#, header(2)),
+        ),
+        // Revoking deletes the attached key, in a revision of its own.
+        case("/v3/lease/revoke", r#"{"ID":"1000"}"#, 200, only_header(3)),
+        case(
+            "/v3/kv/lease/revoke",
+            r#"{"ID":"1000"}"#,
+            404,
+            not_found.clone(),
+        ),
+        case("/v3/lease/revoke", "{}", 404, not_found),
+        case("/v3/kv/range", r#"{"key":"YQ=="}"#, 200, only_header(3)),
+        case(
+            "/v3/lease/timetolive",
+            r#"{"ID":"1000","keys":true}"#,
+            200,
+            format!(r#"{{{},"ID":"<ID>","TTL":"-1"}}"#, header(3)),
+        ),
+        case("/v3/lease/leases", "{}", 200, only_header(3)),
+        // A TTL below the minimum (1.5 election timeouts) is raised to it; the server
+        // chooses the id.
+        case(
+            "/v3/lease/grant",
+            r#"{"TTL":1}"#,
+            200,
+            format!(r#"{{{},"ID":"<ID>","TTL":"2"}}"#, header(3)),
+        ),
+    ];
+    check("leases", &member, &cases);
+}
+
+/// The key "mylock/3e8" (lease 1000, 0x3e8) in base64.
+const MYLOCK_1000: &str = "bXlsb2NrLzNlOA==";
+
+/// Lock and Election fail with gRPC code 2 (HTTP 500): etcd's v3lock and v3election
+/// servers call the KV through a client, which drops the error's code.
+#[test]
+fn lock_and_unlock_answer_etcds_json() {
+    let member = Member::start(&[]);
+    let locked = |revision| format!(r#"{{{},"key":"{MYLOCK_1000}"}}"#, header(revision));
+    let unlock = format!(r#"{{"key":"{MYLOCK_1000}"}}"#);
+    let cases = [
+        grant(1000, 1),
+        case(
+            "/v3/lock/lock",
+            r#"{"name":"bXlsb2Nr","lease":"1000"}"#,
+            200,
+            locked(2),
+        ),
+        // The same lease holds it already: the same key, at its creation.
+        case(
+            "/v3beta/lock/lock",
+            r#"{"name":"bXlsb2Nr","lease":1000}"#,
+            200,
+            locked(2),
+        ),
+        case("/v3/lock/unlock", &unlock, 200, only_header(3)),
+        case("/v3/lock/unlock", &unlock, 200, only_header(3)),
+        case(
+            "/v3/lock/unlock",
+            "{}",
+            500,
+            error(2, "etcdserver: key is not provided"),
+        ),
+        case(
+            "/v3/lock/lock",
+            r#"{"name":"bXlsb2Nr","lease":"77"}"#,
+            500,
+            error(2, "etcdserver: requested lease not found"),
+        ),
+        case(
+            "/v3/lock/lock",
+            r#"{"name":5}"#,
+            400,
+            error(
+                3,
+                "json: cannot unmarshal number into Go value of type []uint8",
+            ),
+        ),
+    ];
+    check("lock", &member, &cases);
+}
+
+/// `POST path` with `body` on `member`, answered 200: the body.
+fn post_ok(member: &Member, path: &str, body: &str) -> String {
+    let (status, answer) = member.http_post(path, body);
+    assert_eq!(status, 200, "POST {path} {body}: {answer}");
+    answer
+}
+
+/// How many keys lie under `prefix` (base64 of the prefix and of its range end).
+fn count_keys(member: &Member, key: &str, range_end: &str) -> String {
+    let body = format!(r#"{{"key":"{key}","range_end":"{range_end}","count_only":true}}"#);
+    let answer = member.normalize_gateway(&post_ok(member, "/v3/kv/range", &body));
+    answer
+        .split(r#""count":""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("0")
+        .to_string()
+}
+
+/// How long a lock waiter is watched to be still waiting.
+const LOCK_WAIT: Duration = Duration::from_millis(500);
+/// How long a lock waiter's key may take to be queued, and to be deleted.
+const LOCK_GONE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_lock_waiter_gets_its_turn_and_one_that_leaves_gives_it_up() {
+    let member = Member::start(&[]);
+    for id in [1000, 1001, 1002] {
+        post_ok(
+            &member,
+            "/v3/lease/grant",
+            &format!(r#"{{"TTL":60,"ID":"{id}"}}"#),
+        );
+    }
+    post_ok(
+        &member,
+        "/v3/lock/lock",
+        r#"{"name":"bXlsb2Nr","lease":"1000"}"#,
+    );
+    // "mylock/" .. "mylock0".
+    let (queue, queue_end) = ("bXlsb2NrLw==", "bXlsb2NrMA==");
+
+    // A waiter that gives up: its key is queued, then its connection closes, and its
+    // key goes with it (etcd deletes it when the call's context ends).
+    let wait_for_count = |count: &str, what: &str| {
+        let deadline = Instant::now() + LOCK_GONE_TIMEOUT;
+        while count_keys(&member, queue, queue_end) != count {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let addr = member.client_addr();
+    let mut leaver = TcpStream::connect(addr).expect("connect");
+    let body = r#"{"name":"bXlsb2Nr","lease":"1001"}"#;
+    write!(
+        leaver,
+        "POST /v3/lock/lock HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    wait_for_count("2", "the waiter's key was never queued");
+    drop(leaver);
+    wait_for_count(
+        "1",
+        "the key of a lock waiter whose client left is still queued",
+    );
+
+    // A waiter that stays gets the lock when the holder unlocks.
+    let waiter = std::thread::spawn(move || {
+        support::http_post(
+            addr,
+            "/v3/lock/lock",
+            r#"{"name":"bXlsb2Nr","lease":"1002"}"#,
+        )
+    });
+    std::thread::sleep(LOCK_WAIT);
+    assert!(!waiter.is_finished(), "a second holder got the lock");
+    let unlocked = post_ok(
+        &member,
+        "/v3/lock/unlock",
+        &format!(r#"{{"key":"{MYLOCK_1000}"}}"#),
+    );
+    let (status, answer) = waiter.join().expect("the waiter ran");
+    let revision = |answer: &str| {
+        answer
+            .split(r#""revision":""#)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
+    // mylock/3ea: the waiter's key, created after the leaver's was deleted.
+    assert_eq!(
+        (status, member.normalize_gateway(&answer)),
+        (
+            200,
+            format!(
+                r#"{{{},"key":"bXlsb2NrLzNlYQ=="}}"#,
+                header(revision(&unlocked))
+            )
+        ),
+        "the waiter's answer"
+    );
+}
+
+#[test]
+fn election_calls_answer_etcds_json() {
+    let member = Member::start(&[]);
+    // el/3e8: the key of lease 1000 under the election "el".
+    let leader =
+        |rev: i64| format!(r#"{{"name":"ZWw=","key":"ZWwvM2U4","rev":"{rev}","lease":"1000"}}"#);
+    let leader_kv = |revision, modified, version, value| {
+        format!(
+            r#"{{{},"kv":{}}}"#,
+            header(revision),
+            leased_kv("ZWwvM2U4", 2, modified, version, value, 1000)
+        )
+    };
+    let no_leader_key = error(2, r#"\"leader\" field must be provided"#);
+    let cases = [
+        grant(1000, 1),
+        case(
+            "/v3/election/campaign",
+            r#"{"name":"ZWw=","lease":"1000","value":"djE="}"#,
+            200,
+            format!(r#"{{{},"leader":{}}}"#, header(2), leader(2)),
+        ),
+        case(
+            "/v3/election/leader",
+            r#"{"name":"ZWw="}"#,
+            200,
+            leader_kv(2, 2, 1, "djE="),
+        ),
+        case(
+            "/v3/election/proclaim",
+            &format!(r#"{{"leader":{},"value":"djI="}}"#, leader(2)),
+            200,
+            only_header(3),
+        ),
+        case(
+            "/v3/election/proclaim",
+            &format!(r#"{{"leader":{},"value":"djI="}}"#, leader(1)),
+            500,
+            error(2, "election: not leader"),
+        ),
+        case(
+            "/v3/election/proclaim",
+            r#"{"value":"djI="}"#,
+            500,
+            no_leader_key.clone(),
+        ),
+        case(
+            "/v3beta/election/leader",
+            r#"{"name":"ZWw="}"#,
+            200,
+            leader_kv(3, 3, 2, "djI="),
+        ),
+        // Resigning with another revision deletes nothing and is no error.
+        case(
+            "/v3/election/resign",
+            &format!(r#"{{"leader":{}}}"#, leader(1)),
+            200,
+            only_header(3),
+        ),
+        case("/v3/election/resign", "{}", 500, no_leader_key),
+        case(
+            "/v3/election/resign",
+            &format!(r#"{{"leader":{}}}"#, leader(2)),
+            200,
+            only_header(4),
+        ),
+        case(
+            "/v3/election/leader",
+            r#"{"name":"ZWw="}"#,
+            500,
+            error(2, "election: no leader"),
+        ),
+        case(
+            "/v3/election/campaign",
+            r#"{"name":"ZWw=","lease":"99","value":"djE="}"#,
+            500,
+            error(2, "etcdserver: requested lease not found"),
+        ),
+    ];
+    check("election", &member, &cases);
+}
+
+/// The JSON of an answer.
+fn json(answer: &str) -> serde_json::Value {
+    serde_json::from_str(answer).unwrap_or_else(|e| panic!("not JSON ({e}): {answer}"))
+}
+
+/// A lock or a campaign without a lease queues its key under a new lease of 60 s, as
+/// etcd's servers do (they make a `concurrency` session for the call, and never keep it
+/// alive: the key goes when the lease expires).
+#[test]
+fn a_lock_or_campaign_without_a_lease_holds_its_key_under_a_new_lease() {
+    let member = Member::start(&[]);
+    let locked = json(&post_ok(&member, "/v3/lock/lock", r#"{"name":"bXlsb2Nr"}"#));
+    let key = locked["key"].as_str().expect("a key").to_string();
+    let stored = json(&post_ok(
+        &member,
+        "/v3/kv/range",
+        &format!(r#"{{"key":"{key}"}}"#),
+    ));
+    let lease = stored["kvs"][0]["lease"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the lock's key is under no lease: {stored}"))
+        .to_string();
+    let ttl = post_ok(
+        &member,
+        "/v3/lease/timetolive",
+        &format!(r#"{{"ID":"{lease}","keys":true}}"#),
+    );
+    assert_eq!(
+        support::gateway::normalize_remaining_ttl(&member.normalize_gateway(&ttl)),
+        format!(
+            r#"{{{},"ID":"<ID>","TTL":"<remaining>","grantedTTL":"60","keys":["{key}"]}}"#,
+            header(2)
+        ),
+        "the lock's lease"
+    );
+
+    let campaign = json(&post_ok(
+        &member,
+        "/v3/election/campaign",
+        r#"{"name":"ZWw=","value":"djE="}"#,
+    ));
+    let leader = &campaign["leader"];
+    let lease = leader["lease"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the leader key has no lease: {campaign}"));
+    let ttl = json(&post_ok(
+        &member,
+        "/v3/lease/timetolive",
+        &format!(r#"{{"ID":"{lease}","keys":true}}"#),
+    ));
+    assert_eq!(ttl["grantedTTL"], "60", "the campaign's lease: {ttl}");
+    assert_eq!(ttl["keys"][0], leader["key"], "the campaign's lease: {ttl}");
 }

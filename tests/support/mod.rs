@@ -9,6 +9,7 @@
 //! Each test file uses a different part of this module.
 #![allow(dead_code)] // each test binary compiles this module but uses only part of it
 
+pub mod gateway;
 pub mod golden;
 pub mod grpc_raw;
 
@@ -422,4 +423,172 @@ fn log_tail(path: &Path) -> String {
     }
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+}
+
+/// A streaming HTTP/1.1 answer (the gateway's watch, keep-alive and observe), read as it
+/// arrives: the status and headers, then the body line by line, de-chunked.
+///
+/// The request body is sent whole, with its length, before anything is read: etcd 3.4's
+/// HTTP/1 server drops what the client sends after its first response is written, so a
+/// test that must pass against it cannot send more later.
+pub struct HttpStream {
+    stream: TcpStream,
+    /// The status code.
+    pub status: u16,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+    chunked: bool,
+    /// Body bytes not yet framed: chunked framing, or the rest of a `Content-Length` body.
+    raw: Vec<u8>,
+    /// What is left of a `Content-Length` body.
+    length_left: Option<usize>,
+    /// De-chunked body bytes not yet answered as lines.
+    body: Vec<u8>,
+    /// The body ended (its last chunk, its length, or the connection's end).
+    ended: bool,
+}
+
+impl HttpStream {
+    /// `POST path` with `body` on a fresh connection; waits up to `timeout` for the status
+    /// line and headers.
+    pub fn post(
+        addr: SocketAddr,
+        path: &str,
+        body: &str,
+        timeout: Duration,
+    ) -> std::io::Result<HttpStream> {
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )?;
+        stream.write_all(body.as_bytes())?;
+        let mut answer = HttpStream {
+            stream,
+            status: 0,
+            headers: Vec::new(),
+            chunked: false,
+            raw: Vec::new(),
+            length_left: None,
+            body: Vec::new(),
+            ended: false,
+        };
+        let deadline = Instant::now() + timeout;
+        let split = loop {
+            if let Some(at) = answer.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at;
+            }
+            if !answer.read_more(deadline)? {
+                return Err(invalid_data("the connection ended before the headers"));
+            }
+        };
+        let head = String::from_utf8_lossy(&answer.raw[..split]).into_owned();
+        answer.raw.drain(..split + 4);
+        let mut lines = head.split("\r\n");
+        answer.status = lines
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| invalid_data("no status line"))?;
+        answer.headers = lines
+            .filter_map(|line| line.split_once(':'))
+            .map(|(name, value)| (name.trim().to_lowercase(), value.trim().to_string()))
+            .collect();
+        answer.chunked = answer.header("transfer-encoding") == Some("chunked");
+        if !answer.chunked {
+            answer.length_left = answer.header("content-length").and_then(|v| v.parse().ok());
+        }
+        Ok(answer)
+    }
+
+    /// The value of the header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body's next line, without its `\n` (the last one may have none), or `None`
+    /// once the body has ended. An error if nothing completes a line within `timeout`.
+    pub fn next_line(&mut self, timeout: Duration) -> std::io::Result<Option<String>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.frame()?;
+            if let Some(at) = self.body.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.body.drain(..=at).collect();
+                return Ok(Some(String::from_utf8_lossy(&line[..at]).into_owned()));
+            }
+            if self.ended {
+                if self.body.is_empty() {
+                    return Ok(None);
+                }
+                let line = std::mem::take(&mut self.body);
+                return Ok(Some(String::from_utf8_lossy(&line).into_owned()));
+            }
+            if !self.read_more(deadline)? {
+                self.ended = true;
+            }
+        }
+    }
+
+    /// Reads what arrives until `deadline`: false when the connection ended.
+    fn read_more(&mut self, deadline: Instant) -> std::io::Result<bool> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "nothing more arrived in time",
+            ));
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        let mut buf = [0u8; 16 * 1024];
+        let n = self.stream.read(&mut buf)?;
+        self.raw.extend_from_slice(&buf[..n]);
+        Ok(n > 0)
+    }
+
+    /// Moves the complete chunks (or the `Content-Length` body) of `raw` to `body`.
+    fn frame(&mut self) -> std::io::Result<()> {
+        if !self.chunked {
+            let n = self
+                .length_left
+                .map_or(self.raw.len(), |left| left.min(self.raw.len()));
+            self.body.extend(self.raw.drain(..n));
+            if let Some(left) = self.length_left.as_mut() {
+                *left -= n;
+                if *left == 0 {
+                    self.ended = true;
+                }
+            }
+            return Ok(());
+        }
+        while !self.ended {
+            let Some(line_end) = self.raw.windows(2).position(|w| w == b"\r\n") else {
+                return Ok(());
+            };
+            let size_text = String::from_utf8_lossy(&self.raw[..line_end]).into_owned();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| invalid_data("bad chunk size"))?;
+            if size == 0 {
+                self.ended = true;
+                return Ok(());
+            }
+            let chunk_end = line_end + 2 + size;
+            if self.raw.len() < chunk_end + 2 {
+                return Ok(());
+            }
+            self.body
+                .extend_from_slice(&self.raw[line_end + 2..chunk_end]);
+            self.raw.drain(..chunk_end + 2);
+        }
+        Ok(())
+    }
+}
+
+fn invalid_data(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_string())
 }

@@ -78,6 +78,39 @@ impl Object {
         self
     }
 
+    /// A `repeated bytes` field: base64 strings, left out when empty.
+    pub fn bytes_array(&mut self, name: &str, values: &[Vec<u8>]) -> &mut Object {
+        let rendered: Vec<String> = values
+            .iter()
+            .map(|v| format!("\"{}\"", base64::encode(v)))
+            .collect();
+        self.array(name, rendered)
+    }
+
+    /// An enum field: its name (`name_of` answers it), or its number when it has none;
+    /// left out when 0.
+    pub fn enumeration(
+        &mut self,
+        name: &str,
+        value: i32,
+        name_of: impl Fn(i32) -> Option<&'static str>,
+    ) -> &mut Object {
+        if value != 0 {
+            self.key(name);
+            match name_of(value) {
+                Some(known) => {
+                    self.out.push('"');
+                    self.out.push_str(known);
+                    self.out.push('"');
+                }
+                None => {
+                    let _ = write!(self.out, "{value}");
+                }
+            }
+        }
+        self
+    }
+
     /// A `string` field, left out when empty.
     pub fn string(&mut self, name: &str, value: &str) -> &mut Object {
         if !value.is_empty() {
@@ -169,10 +202,14 @@ mod tests {
             .bytes("key", b"foo")
             .string("name", "")
             .array("kvs", Vec::new())
+            .bytes_array("keys", &[b"a".to_vec(), Vec::new()])
+            .enumeration("type", 0, |_| Some("PUT"))
+            .enumeration("type", 1, |_| Some("DELETE"))
+            .enumeration("type", 7, |_| None)
             .finish();
         assert_eq!(
             json,
-            r#"{"header":{},"count":"3","member_id":"18446744073709551615","key":"Zm9v"}"#
+            r#"{"header":{},"count":"3","member_id":"18446744073709551615","key":"Zm9v","keys":["YQ==",""],"type":"DELETE","type":7}"#
         );
     }
 

@@ -109,18 +109,39 @@ impl<'a> Fields<'a> {
         go_type: &str,
         from_name: impl Fn(&str) -> Option<i32>,
     ) -> Result<i32, DecodeError> {
-        let Some(raw) = self.get(name, camel) else {
-            return Ok(0);
-        };
-        if raw.kind() == Kind::String {
-            let inner = raw.string_inner();
-            return std::str::from_utf8(inner)
-                .ok()
-                .and_then(from_name)
-                .ok_or_else(|| format!("unknown value {} for enum {go_type}", go_quote(inner)));
+        match self.get(name, camel) {
+            None => Ok(0),
+            Some(raw) => enumeration(raw, go_type, &from_name),
         }
-        let value = integer(raw, go_type)?;
-        i32::try_from(value).map_err(|_| number_error(raw, go_type))
+    }
+
+    /// A repeated enum field, as [`Fields::enumeration`] reads each element (`null` is
+    /// 0); empty when absent or `null`.
+    pub fn repeated_enumeration(
+        &self,
+        name: &str,
+        camel: &str,
+        go_type: &str,
+        from_name: impl Fn(&str) -> Option<i32>,
+    ) -> Result<Vec<i32>, DecodeError> {
+        let Some(raw) = self.get(name, camel) else {
+            return Ok(Vec::new());
+        };
+        match raw.kind() {
+            Kind::Null => Ok(Vec::new()),
+            Kind::Array => raw
+                .elements()
+                .into_iter()
+                .map(|element| enumeration(element, go_type, &from_name))
+                .collect(),
+            // jsonpb looks a string up as one enum name before it sees the field is
+            // repeated.
+            Kind::String => match enumeration(raw, go_type, &from_name) {
+                Ok(_) => Err(format!("invalid target \"slice\" for enum {go_type}")),
+                Err(e) => Err(e),
+            },
+            _ => Err(kind_error(raw, GO_REPEATED_TYPE)),
+        }
     }
 
     /// A message field, read by `read`; `None` when absent or `null`.
@@ -158,6 +179,24 @@ impl<'a> Fields<'a> {
             _ => Err(kind_error(raw, GO_REPEATED_TYPE)),
         }
     }
+}
+
+/// jsonpb's enum: its name (exactly, between the quotes) or any number that fits an
+/// int32; `null` is 0.
+fn enumeration(
+    raw: Raw<'_>,
+    go_type: &str,
+    from_name: impl Fn(&str) -> Option<i32>,
+) -> Result<i32, DecodeError> {
+    if raw.kind() == Kind::String {
+        let inner = raw.string_inner();
+        return std::str::from_utf8(inner)
+            .ok()
+            .and_then(from_name)
+            .ok_or_else(|| format!("unknown value {} for enum {go_type}", go_quote(inner)));
+    }
+    let value = integer(raw, go_type)?;
+    i32::try_from(value).map_err(|_| number_error(raw, go_type))
 }
 
 fn number_error(raw: Raw<'_>, go_type: &str) -> DecodeError {
@@ -366,6 +405,49 @@ mod tests {
         assert_eq!(
             order("true"),
             Err("json: cannot unmarshal bool into Go value of type etcdserverpb.RangeRequest_SortOrder".to_string())
+        );
+    }
+
+    /// Messages captured from etcd 3.4's gateway for a watch's `filters`.
+    #[test]
+    fn repeated_enums_as_etcd_reads_them() {
+        let filters = |value: &str| {
+            fields(&format!(r#"{{"filters":{value}}}"#)).repeated_enumeration(
+                "filters",
+                "filters",
+                "etcdserverpb.WatchCreateRequest_FilterType",
+                |name| match name {
+                    "NOPUT" => Some(0),
+                    "NODELETE" => Some(1),
+                    _ => None,
+                },
+            )
+        };
+        assert_eq!(filters(r#"[null,"NODELETE",1,7]"#), Ok(vec![0, 1, 1, 7]));
+        assert_eq!(filters("null"), Ok(vec![]));
+        assert_eq!(
+            filters(r#""NOPUT""#),
+            Err(
+                r#"invalid target "slice" for enum etcdserverpb.WatchCreateRequest_FilterType"#
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            filters(r#""BAD""#),
+            Err(
+                r#"unknown value "BAD" for enum etcdserverpb.WatchCreateRequest_FilterType"#
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            filters("[1.5]"),
+            Err("json: cannot unmarshal number 1.5 into Go value of type etcdserverpb.WatchCreateRequest_FilterType".to_string())
+        );
+        assert_eq!(
+            filters("{}"),
+            Err(
+                "json: cannot unmarshal object into Go value of type []json.RawMessage".to_string()
+            )
         );
     }
 

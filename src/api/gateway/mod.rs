@@ -5,8 +5,10 @@
 //! errors), so the gateway adds only the JSON mapping and the HTTP framing:
 //! - [`scan`]: syntax errors with Go's messages; [`value`]: lazy reading of the body;
 //!   [`jsonpb`]: fields as golang/protobuf's jsonpb reads them; [`base64`]: bytes fields.
-//! - [`encode`]: responses as jsonpb writes them; [`kv`], [`maintenance`], [`cluster`]:
-//!   the messages, field by field.
+//! - [`encode`]: responses as jsonpb writes them; [`kv`], [`lease`], [`watch`], [`lock`],
+//!   [`election`], [`maintenance`], [`cluster`]: the messages, field by field.
+//! - [`stream`]: the streaming calls (Watch, LeaseKeepAlive, Election.Observe), one
+//!   JSON line per response.
 //!
 //! What etcd 3.4 answers, and so does this gateway (captured with curl, see
 //! `tests/gateway.rs`):
@@ -26,12 +28,17 @@
 
 mod base64;
 mod cluster;
+mod election;
 mod encode;
 mod jsonpb;
 mod kv;
+mod lease;
+mod lock;
 mod maintenance;
 mod scan;
+mod stream;
 mod value;
+mod watch;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpResponse, HttpResponseBuilder, web};
@@ -40,12 +47,17 @@ use tonic::{Code, Request, Status};
 
 use super::GRPC_OVERHEAD_BYTES;
 use super::grpc::cluster::ClusterService;
+use super::grpc::election::ElectionService;
 use super::grpc::kv::KvService;
+use super::grpc::lease::LeaseService;
+use super::grpc::lock::LockService;
 use super::grpc::maintenance::MaintenanceService;
 use super::grpc::status::not_implemented;
 use crate::pb::etcdserverpb::{
-    cluster_server::Cluster, kv_server::Kv, maintenance_server::Maintenance,
+    cluster_server::Cluster, kv_server::Kv, lease_server::Lease, maintenance_server::Maintenance,
 };
+use crate::pb::v3electionpb::election_server::Election;
+use crate::pb::v3lockpb::lock_server::Lock;
 use crate::server::handle::MemberHandle;
 use jsonpb::{DecodeError, Fields};
 use value::Raw;
@@ -66,6 +78,16 @@ enum Call {
     DeleteRange,
     Txn,
     Compact,
+    LeaseGrant,
+    LeaseRevoke,
+    LeaseTimeToLive,
+    LeaseLeases,
+    Lock,
+    Unlock,
+    Campaign,
+    Proclaim,
+    Leader,
+    Resign,
     Status,
     MemberList,
 }
@@ -77,6 +99,21 @@ const CALLS: &[(&str, Call)] = &[
     ("/kv/deleterange", Call::DeleteRange),
     ("/kv/txn", Call::Txn),
     ("/kv/compaction", Call::Compact),
+    // etcd 3.4 serves these lease calls under both paths (but keep-alive only under
+    // `/lease/`, and grant not under `/kv/lease/`).
+    ("/lease/grant", Call::LeaseGrant),
+    ("/lease/revoke", Call::LeaseRevoke),
+    ("/kv/lease/revoke", Call::LeaseRevoke),
+    ("/lease/timetolive", Call::LeaseTimeToLive),
+    ("/kv/lease/timetolive", Call::LeaseTimeToLive),
+    ("/lease/leases", Call::LeaseLeases),
+    ("/kv/lease/leases", Call::LeaseLeases),
+    ("/lock/lock", Call::Lock),
+    ("/lock/unlock", Call::Unlock),
+    ("/election/campaign", Call::Campaign),
+    ("/election/proclaim", Call::Proclaim),
+    ("/election/leader", Call::Leader),
+    ("/election/resign", Call::Resign),
     ("/maintenance/status", Call::Status),
     ("/cluster/member/list", Call::MemberList),
 ];
@@ -84,15 +121,6 @@ const CALLS: &[(&str, Call)] = &[
 /// etcd 3.4's other gateway paths, with the call each serves: answered "not implemented
 /// yet" (HTTP 501) until this gateway maps them.
 const NOT_YET: &[(&str, &str)] = &[
-    ("/watch", "Watch"),
-    ("/lease/grant", "LeaseGrant"),
-    ("/lease/revoke", "LeaseRevoke"),
-    ("/kv/lease/revoke", "LeaseRevoke"),
-    ("/lease/keepalive", "LeaseKeepAlive"),
-    ("/lease/timetolive", "LeaseTimeToLive"),
-    ("/kv/lease/timetolive", "LeaseTimeToLive"),
-    ("/lease/leases", "LeaseLeases"),
-    ("/kv/lease/leases", "LeaseLeases"),
     ("/cluster/member/add", "MemberAdd"),
     ("/cluster/member/remove", "MemberRemove"),
     ("/cluster/member/update", "MemberUpdate"),
@@ -118,13 +146,6 @@ const NOT_YET: &[(&str, &str)] = &[
     ("/auth/role/delete", "RoleDelete"),
     ("/auth/role/grant", "RoleGrantPermission"),
     ("/auth/role/revoke", "RoleRevokePermission"),
-    ("/lock/lock", "Lock"),
-    ("/lock/unlock", "Unlock"),
-    ("/election/campaign", "Campaign"),
-    ("/election/proclaim", "Proclaim"),
-    ("/election/leader", "Leader"),
-    ("/election/observe", "Observe"),
-    ("/election/resign", "Resign"),
 ];
 
 /// Registers the gateway's routes on an actix-web app; they all lie under
@@ -137,6 +158,18 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     .route(web::post().to(
                         move |member: web::Data<MemberHandle>, body: web::Payload| {
                             serve(call, member, body)
+                        },
+                    ))
+                    .route(web::method(Method::OPTIONS).to(preflight))
+                    .default_service(web::to(method_not_allowed)),
+            );
+        }
+        for &(path, call) in stream::STREAM_CALLS {
+            config.service(
+                web::resource(format!("{prefix}{path}"))
+                    .route(web::post().to(
+                        move |member: web::Data<MemberHandle>, body: web::Payload| {
+                            stream::serve_stream(call, member, body)
                         },
                     ))
                     .route(web::method(Method::OPTIONS).to(preflight))
@@ -220,6 +253,57 @@ async fn answer(
             let r = request(kv::compaction_request(&fields), max)?;
             let response = KvService::new(member.clone()).compact(r).await?;
             Ok(kv::compaction_response(response.get_ref()))
+        }
+        Call::LeaseGrant => {
+            let r = request(lease::grant_request(&fields), max)?;
+            let response = LeaseService::new(member.clone()).lease_grant(r).await?;
+            Ok(lease::grant_response(response.get_ref()))
+        }
+        Call::LeaseRevoke => {
+            let r = request(lease::revoke_request(&fields), max)?;
+            let response = LeaseService::new(member.clone()).lease_revoke(r).await?;
+            Ok(lease::revoke_response(response.get_ref()))
+        }
+        Call::LeaseTimeToLive => {
+            let r = request(lease::time_to_live_request(&fields), max)?;
+            let service = LeaseService::new(member.clone());
+            let response = service.lease_time_to_live(r).await?;
+            Ok(lease::time_to_live_response(response.get_ref()))
+        }
+        Call::LeaseLeases => {
+            let r = request(lease::leases_request(&fields), max)?;
+            let response = LeaseService::new(member.clone()).lease_leases(r).await?;
+            Ok(lease::leases_response(response.get_ref()))
+        }
+        Call::Lock => {
+            let r = request(lock::lock_request(&fields), max)?;
+            let response = LockService::new(member.clone()).lock(r).await?;
+            Ok(lock::lock_response(response.get_ref()))
+        }
+        Call::Unlock => {
+            let r = request(lock::unlock_request(&fields), max)?;
+            let response = LockService::new(member.clone()).unlock(r).await?;
+            Ok(lock::unlock_response(response.get_ref()))
+        }
+        Call::Campaign => {
+            let r = request(election::campaign_request(&fields), max)?;
+            let response = ElectionService::new(member.clone()).campaign(r).await?;
+            Ok(election::campaign_response(response.get_ref()))
+        }
+        Call::Proclaim => {
+            let r = request(election::proclaim_request(&fields), max)?;
+            let response = ElectionService::new(member.clone()).proclaim(r).await?;
+            Ok(election::proclaim_response(response.get_ref()))
+        }
+        Call::Leader => {
+            let r = request(election::leader_request(&fields), max)?;
+            let response = ElectionService::new(member.clone()).leader(r).await?;
+            Ok(election::leader_response(response.get_ref()))
+        }
+        Call::Resign => {
+            let r = request(election::resign_request(&fields), max)?;
+            let response = ElectionService::new(member.clone()).resign(r).await?;
+            Ok(election::resign_response(response.get_ref()))
         }
         Call::Status => {
             let r = request(maintenance::status_request(&fields), max)?;

@@ -345,6 +345,86 @@ pub fn first_value(data: &[u8]) -> Result<Option<usize>, String> {
     }
 }
 
+/// Go's `json.Decoder` reading one value after another from a stream (a streaming call's
+/// request body), its input given piece by piece as it arrives. The scanner's state is
+/// kept between pieces, so each byte is scanned once.
+pub struct ValueReader {
+    scanner: Scanner,
+    /// Where the value being read starts in the caller's buffer, once its first byte
+    /// has been seen.
+    start: Option<usize>,
+    /// How far the caller's buffer has been scanned.
+    at: usize,
+}
+
+impl Default for ValueReader {
+    fn default() -> Self {
+        ValueReader::new()
+    }
+}
+
+impl ValueReader {
+    /// A reader at the start of a stream.
+    pub fn new() -> ValueReader {
+        ValueReader {
+            scanner: Scanner::new(),
+            start: None,
+            at: 0,
+        }
+    }
+
+    /// Scans `buf` on from where the previous call stopped. `buf` MUST be the previous
+    /// call's `buf` with bytes appended, or, after a value was answered, what followed
+    /// that value (the caller drops `buf[..range.end]`). Answers the next value's range,
+    /// `None` if its end has not arrived yet, or Go's syntax error.
+    pub fn next(&mut self, buf: &[u8]) -> Result<Option<std::ops::Range<usize>>, String> {
+        while self.at < buf.len() {
+            let c = buf[self.at];
+            let start = match self.start {
+                Some(start) => start,
+                None if is_space(c) => {
+                    self.at += 1;
+                    continue;
+                }
+                None => *self.start.insert(self.at),
+            };
+            // An object or array ends at its closing byte; a string, number or literal
+            // ends before the byte after it, which starts what follows (Go's decoder
+            // does not consume it either).
+            let nested = !self.scanner.stack.is_empty();
+            let fed = self.scanner.feed(c);
+            if self.scanner.end_top {
+                let end = if nested { self.at + 1 } else { self.at };
+                *self = ValueReader::new();
+                return Ok(Some(start..end));
+            }
+            fed?;
+            self.at += 1;
+        }
+        Ok(None)
+    }
+
+    /// At the end of the stream, with `buf` as for [`ValueReader::next`] (all of it
+    /// scanned): the last value's range if it is complete (a number needs no byte
+    /// after it there), `None` if only white space is left, or "unexpected EOF".
+    pub fn finish(&mut self, buf: &[u8]) -> Result<Option<std::ops::Range<usize>>, String> {
+        let Some(start) = self.start else {
+            return Ok(None);
+        };
+        if self.scanner.complete_at_eof() {
+            *self = ValueReader::new();
+            Ok(Some(start..buf.len()))
+        } else {
+            Err("unexpected EOF".to_string())
+        }
+    }
+
+    /// How many bytes of the value being read have arrived (0 between values).
+    pub fn pending_len(&self, buf: &[u8]) -> usize {
+        self.start.map_or(0, |start| buf.len() - start)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +504,77 @@ mod tests {
         assert_eq!(first_value(b"5x"), Ok(Some(0)));
         assert_eq!(first_value(b"null"), Ok(Some(0)));
         assert_eq!(first_value(b"nul"), Err("unexpected EOF".to_string()));
+    }
+
+    /// Reads `pieces` as a stream arriving piece by piece: the values, then the error
+    /// that ended the stream, if any.
+    fn read_stream(pieces: &[&str]) -> (Vec<String>, Option<String>) {
+        let mut reader = ValueReader::new();
+        let mut buf = Vec::new();
+        let mut values = Vec::new();
+        let mut take = |buf: &mut Vec<u8>, range: std::ops::Range<usize>| {
+            values.push(String::from_utf8(buf[range.clone()].to_vec()).unwrap());
+            buf.drain(..range.end);
+        };
+        for piece in pieces {
+            buf.extend_from_slice(piece.as_bytes());
+            loop {
+                match reader.next(&buf) {
+                    Ok(Some(range)) => take(&mut buf, range),
+                    Ok(None) => break,
+                    Err(e) => return (values, Some(e)),
+                }
+            }
+        }
+        match reader.finish(&buf) {
+            Ok(Some(range)) => take(&mut buf, range),
+            Ok(None) => {}
+            Err(e) => return (values, Some(e)),
+        }
+        (values, None)
+    }
+
+    #[test]
+    fn stream_values_are_read_as_they_complete() {
+        assert_eq!(
+            read_stream(&[r#" {"a":"}"#, r#"{"}{"b""#, r#":[1]} null"#, " 5 "]),
+            (
+                vec![
+                    r#"{"a":"}{"}"#.into(),
+                    r#"{"b":[1]}"#.into(),
+                    "null".into(),
+                    "5".into()
+                ],
+                None
+            )
+        );
+        assert_eq!(read_stream(&["", " \n"]), (vec![], None));
+        assert_eq!(
+            read_stream(&[r#""x"5"#]),
+            (vec![r#""x""#.into(), "5".into()], None)
+        );
+        assert_eq!(
+            read_stream(&["[]", "7"]),
+            (vec!["[]".into(), "7".into()], None)
+        );
+        assert_eq!(
+            read_stream(&[r#"{"ID":"1"} {"ID": tru} {}"#]),
+            (
+                vec![r#"{"ID":"1"}"#.into()],
+                Some("invalid character '}' in literal true (expecting 'e')".into())
+            )
+        );
+        assert_eq!(
+            read_stream(&[r#"{} {"ID""#]),
+            (vec!["{}".into()], Some("unexpected EOF".into()))
+        );
+        assert_eq!(
+            read_stream(&["5x"]),
+            (
+                vec!["5".into()],
+                Some("invalid character 'x' looking for beginning of value".into())
+            )
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use super::recipes::{
-    InternalWatch, create_or_get, create_revision_is, delete_op, first_created, lease_key,
-    prefix_end, put_op, txn, wait_deletes,
+    InternalWatch, client_error, create_or_get, create_revision_is, delete_op, first_created,
+    lease_key, prefix_end, put_op, session_lease, txn, wait_deletes,
 };
 use crate::pb::etcdserverpb as pb;
 use crate::pb::mvccpb;
@@ -71,19 +71,27 @@ impl Election for ElectionService {
     ) -> Result<Response<epb::CampaignResponse>, Status> {
         let request = request.into_inner();
         let prefix = prefix_of(&request.name);
-        let key = lease_key(&prefix, request.lease);
-        let (rev, value, _) =
-            create_or_get(&self.member, &key, &request.value, request.lease).await?;
+        let lease = session_lease(&self.member, request.lease)
+            .await
+            .map_err(client_error)?;
+        let key = lease_key(&prefix, lease);
+        let (rev, value, _) = create_or_get(&self.member, &key, &request.value, lease)
+            .await
+            .map_err(client_error)?;
         let leader = epb::LeaderKey {
             name: request.name.clone(),
             key,
             rev,
-            lease: request.lease,
+            lease,
         };
         if value != request.value {
-            proclaim(&self.member, &leader, &request.value).await?;
+            proclaim(&self.member, &leader, &request.value)
+                .await
+                .map_err(client_error)?;
         }
-        let header = wait_deletes(&self.member, &prefix, rev - 1).await?;
+        let header = wait_deletes(&self.member, &prefix, rev - 1)
+            .await
+            .map_err(client_error)?;
         Ok(Response::new(epb::CampaignResponse {
             header: Some(header),
             leader: Some(leader),
@@ -98,7 +106,9 @@ impl Election for ElectionService {
         let leader = request
             .leader
             .ok_or_else(|| Status::unknown(MISSING_LEADER_KEY))?;
-        let header = proclaim(&self.member, &leader, &request.value).await?;
+        let header = proclaim(&self.member, &leader, &request.value)
+            .await
+            .map_err(client_error)?;
         Ok(Response::new(epb::ProclaimResponse {
             header: Some(header),
         }))
@@ -109,7 +119,9 @@ impl Election for ElectionService {
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<epb::LeaderResponse>, Status> {
         let prefix = prefix_of(&request.into_inner().name);
-        let (first, header) = first_created(&self.member, &prefix).await?;
+        let (first, header) = first_created(&self.member, &prefix)
+            .await
+            .map_err(client_error)?;
         let kv = first.ok_or_else(|| Status::unknown(NO_LEADER))?;
         Ok(Response::new(epb::LeaderResponse {
             header: Some(header),
@@ -129,7 +141,7 @@ impl Election for ElectionService {
         tokio::spawn(async move {
             let result = observe(&member, &prefix, &tx).await;
             if let Err(status) = result {
-                let _ = tx.send(Err(status)).await;
+                let _ = tx.send(Err(client_error(status))).await;
             }
         });
         Ok(Response::new(Box::pin(
@@ -153,15 +165,16 @@ impl Election for ElectionService {
                 failure: Vec::new(),
             },
         )
-        .await?;
+        .await
+        .map_err(client_error)?;
         Ok(Response::new(epb::ResignResponse {
             header: response.header,
         }))
     }
 }
 
-/// etcd's `Election.Observe`: the current leader, then every change of leader or of its
-/// value, until the client goes away.
+/// etcd's `Election.Observe`: the current leader, then each put of its key (a proclaim,
+/// even of the same value) and each new leader, until the client goes away.
 async fn observe(
     member: &MemberHandle,
     prefix: &[u8],
@@ -178,11 +191,10 @@ async fn observe(
             continue;
         };
         let mut watch = InternalWatch::start(member, &leader.key, &[], header.revision + 1).await?;
-        let mut current: mvccpb::KeyValue = leader;
         if tx
             .send(Ok(epb::LeaderResponse {
                 header: Some(header),
-                kv: Some(current.clone()),
+                kv: Some(leader),
             }))
             .await
             .is_err()
@@ -194,15 +206,12 @@ async fn observe(
                 if event.r#type == mvccpb::event::EventType::Delete as i32 {
                     break 'leader;
                 }
-                if let Some(kv) = event.kv
-                    && kv.value != current.value
-                {
-                    current = kv;
-                    let header = member.header(current.mod_revision);
+                if let Some(kv) = event.kv {
+                    let header = member.header(kv.mod_revision);
                     if tx
                         .send(Ok(epb::LeaderResponse {
                             header: Some(header),
-                            kv: Some(current.clone()),
+                            kv: Some(kv),
                         }))
                         .await
                         .is_err()

@@ -23,11 +23,53 @@ impl LeaseService {
     }
 }
 
-type KeepAliveStream =
+/// The responses of one keep-alive stream.
+pub type KeepAliveStream =
     Pin<Box<dyn Stream<Item = Result<pb::LeaseKeepAliveResponse, Status>> + Send>>;
+
+/// Keep-alive responses computed ahead of the client's reading of them (a bound: a
+/// client that stops reading stops the renewing of its leases).
+const KEEP_ALIVE_RESPONSES_MAX: usize = 16;
 
 fn unexpected() -> Status {
     Status::internal("etcd-rs: the applier answered a request of another kind")
+}
+
+impl LeaseService {
+    /// Serves one keep-alive stream: renews the lease of each request of `requests` in
+    /// order and answers its remaining TTL; ends when `requests` ends (after answering
+    /// them all) or on the first error, which is its last item.
+    pub fn keep_alive_stream<S>(&self, requests: S) -> KeepAliveStream
+    where
+        S: Stream<Item = pb::LeaseKeepAliveRequest> + Send + 'static,
+    {
+        let member = self.member.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(KEEP_ALIVE_RESPONSES_MAX);
+        tokio::spawn(async move {
+            let mut incoming = std::pin::pin!(requests);
+            while let Some(keep_alive) = incoming.next().await {
+                let id = keep_alive.id;
+                let ttl = match member.keep_alive(id).await {
+                    Ok(ttl) => ttl,
+                    // An unknown (or just expired) lease answers TTL 0, as etcd does.
+                    Err(ApiError::Lease(_)) => 0,
+                    Err(e) => {
+                        let _ = tx.send(Err(status(e))).await;
+                        return;
+                    }
+                };
+                let response = pb::LeaseKeepAliveResponse {
+                    header: Some(member.header(member.applied().revision)),
+                    id,
+                    ttl,
+                };
+                if tx.send(Ok(response)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+    }
 }
 
 #[tonic::async_trait]
@@ -88,34 +130,9 @@ impl Lease for LeaseService {
         &self,
         request: Request<Streaming<pb::LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
-        let mut incoming = request.into_inner();
-        let member = self.member.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        tokio::spawn(async move {
-            while let Some(Ok(keep_alive)) = incoming.next().await {
-                let id = keep_alive.id;
-                let ttl = match member.keep_alive(id).await {
-                    Ok(ttl) => ttl,
-                    // An unknown (or just expired) lease answers TTL 0, as etcd does.
-                    Err(ApiError::Lease(_)) => 0,
-                    Err(e) => {
-                        let _ = tx.send(Err(status(e))).await;
-                        return;
-                    }
-                };
-                let response = pb::LeaseKeepAliveResponse {
-                    header: Some(member.header(member.applied().revision)),
-                    id,
-                    ttl,
-                };
-                if tx.send(Ok(response)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        // A transport error ends the requests, as the end of the client's stream does.
+        let requests = request.into_inner().map_while(Result::ok);
+        Ok(Response::new(self.keep_alive_stream(requests)))
     }
 
     async fn lease_time_to_live(

@@ -3,7 +3,9 @@
 
 use tonic::{Request, Response, Status};
 
-use super::recipes::{create_or_get, delete_op, lease_key, txn, wait_deletes};
+use super::recipes::{
+    client_error, create_or_get, delete_op, lease_key, session_lease, txn, wait_deletes,
+};
 use crate::pb::etcdserverpb as pb;
 use crate::pb::v3lockpb::{self as lockpb, lock_server::Lock};
 use crate::server::handle::MemberHandle;
@@ -45,17 +47,41 @@ impl Drop for Abandon {
     }
 }
 
+/// etcd's `ErrEmptyKey`, which its client's Delete answers for an empty key.
+const EMPTY_KEY: &str = "etcdserver: key is not provided";
+
 #[tonic::async_trait]
 impl Lock for LockService {
     async fn lock(
         &self,
         request: Request<lockpb::LockRequest>,
     ) -> Result<Response<lockpb::LockResponse>, Status> {
-        let request = request.into_inner();
+        self.acquire(request.into_inner())
+            .await
+            .map_err(client_error)
+    }
+
+    async fn unlock(
+        &self,
+        request: Request<lockpb::UnlockRequest>,
+    ) -> Result<Response<lockpb::UnlockResponse>, Status> {
+        self.release(request.into_inner().key)
+            .await
+            .map_err(client_error)
+    }
+}
+
+impl LockService {
+    /// Lock: queues a key for the lease and waits until it is the oldest.
+    async fn acquire(
+        &self,
+        request: lockpb::LockRequest,
+    ) -> Result<Response<lockpb::LockResponse>, Status> {
         let mut prefix = request.name.clone();
         prefix.push(b'/');
-        let key = lease_key(&prefix, request.lease);
-        let (my_rev, _, _) = create_or_get(&self.member, &key, b"", request.lease).await?;
+        let lease = session_lease(&self.member, request.lease).await?;
+        let key = lease_key(&prefix, lease);
+        let (my_rev, _, _) = create_or_get(&self.member, &key, b"", lease).await?;
         let mut abandon = Abandon {
             member: self.member.clone(),
             key: Some(key.clone()),
@@ -68,11 +94,11 @@ impl Lock for LockService {
         }))
     }
 
-    async fn unlock(
-        &self,
-        request: Request<lockpb::UnlockRequest>,
-    ) -> Result<Response<lockpb::UnlockResponse>, Status> {
-        let key = request.into_inner().key;
+    /// Unlock: deletes the key.
+    async fn release(&self, key: Vec<u8>) -> Result<Response<lockpb::UnlockResponse>, Status> {
+        if key.is_empty() {
+            return Err(Status::invalid_argument(EMPTY_KEY));
+        }
         let response = txn(
             &self.member,
             pb::TxnRequest {

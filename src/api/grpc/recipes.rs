@@ -5,11 +5,20 @@
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use super::lease::LeaseService;
 use super::status::status;
+use crate::pb::etcdserverpb::lease_server::Lease as _;
 use crate::pb::{etcdserverpb as pb, mvccpb};
 use crate::server::applier::AppliedResponse;
 use crate::server::handle::MemberHandle;
 use crate::server::watch_hub::{CloseStream, OpenStream, StreamRequest, StreamSink};
+
+/// An error of a Lock or Election call as etcd answers it: its v3lock and v3election
+/// servers call the KV through an in-process client, which turns each error into a plain
+/// Go error, so gRPC passes it on with code Unknown (and the same message).
+pub fn client_error(status: Status) -> Status {
+    Status::unknown(status.message())
+}
 
 /// The key a lease holds under a prefix: `prefix` + the lease id in lowercase hex, as
 /// etcd's sessions name them.
@@ -109,6 +118,26 @@ pub fn delete_op(key: &[u8]) -> pb::RequestOp {
             },
         )),
     }
+}
+
+/// etcd's `concurrency` session TTL when the caller gives no lease, in seconds.
+const SESSION_TTL_SECS: i64 = 60;
+
+/// The lease a Lock or Campaign call queues its key under: the request's, or for none (0)
+/// a new lease of [`SESSION_TTL_SECS`], as etcd's servers make a `concurrency` session
+/// for the call. They never keep that session alive, so the key goes when it expires.
+pub async fn session_lease(member: &MemberHandle, lease: i64) -> Result<i64, Status> {
+    if lease != 0 {
+        return Ok(lease);
+    }
+    let grant = pb::LeaseGrantRequest {
+        ttl: SESSION_TTL_SECS,
+        id: 0,
+    };
+    let granted = LeaseService::new(member.clone())
+        .lease_grant(tonic::Request::new(grant))
+        .await?;
+    Ok(granted.into_inner().id)
 }
 
 /// Creates `key` with `value` under `lease` unless it exists; answers its creation

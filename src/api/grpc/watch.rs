@@ -61,14 +61,15 @@ impl Drop for ResponseStream {
     }
 }
 
-#[tonic::async_trait]
-impl Watch for WatchService {
-    type WatchStream = ResponseStream;
-
-    async fn watch(
-        &self,
-        request: Request<Streaming<pb::WatchRequest>>,
-    ) -> Result<Response<Self::WatchStream>, Status> {
+impl WatchService {
+    /// Serves one watch stream: the requests of `requests` in order, the responses as the
+    /// returned stream. The watchers outlive the end of `requests` (etcd keeps a stream
+    /// whose client stopped sending): they close when the returned stream is dropped.
+    /// Requests are read only as fast as the WatchHub takes them, so a fast sender waits.
+    pub async fn watch_stream<S>(&self, requests: S) -> Result<ResponseStream, Status>
+    where
+        S: Stream<Item = pb::WatchRequest> + Send + 'static,
+    {
         let hub = self.member.watch_hub().clone();
         let (tx, rx) = mpsc::unbounded_channel();
         let unread = Arc::new(AtomicUsize::new(0));
@@ -80,13 +81,13 @@ impl Watch for WatchService {
             .send(OpenStream(sink))
             .await
             .map_err(|_| Status::unavailable("etcdserver: server stopped"))?;
-        let mut incoming = request.into_inner();
-        let requests = hub.clone();
+        let requests_to = hub.clone();
         tokio::spawn(async move {
-            while let Some(Ok(message)) = incoming.next().await {
+            let mut incoming = std::pin::pin!(requests);
+            while let Some(message) = incoming.next().await {
                 if let Some(request) = message.request_union {
                     // Sent in order; a full mailbox waits rather than drop a request.
-                    if requests
+                    if requests_to
                         .send(StreamRequest {
                             stream: id,
                             request,
@@ -99,11 +100,25 @@ impl Watch for WatchService {
                 }
             }
         });
-        Ok(Response::new(ResponseStream {
+        Ok(ResponseStream {
             rx,
             unread,
             hub,
             id,
-        }))
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Watch for WatchService {
+    type WatchStream = ResponseStream;
+
+    async fn watch(
+        &self,
+        request: Request<Streaming<pb::WatchRequest>>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
+        // A transport error ends the requests, as the end of the client's stream does.
+        let requests = request.into_inner().map_while(Result::ok);
+        self.watch_stream(requests).await.map(Response::new)
     }
 }
