@@ -15,9 +15,14 @@
 //!   before acknowledgements) and the MVCC backend.
 //! - [`transport`]: the peer transport over the network (TCP on --listen-peer-urls),
 //!   behind the same trait as dev mode's in-process one.
-//!
-//! The server (actors, storage, gRPC and HTTP APIs) builds on these in later stages; see
-//! `README.md` for what runs today.
+//! - [`server`]: the actors of one member (RaftNode, RaftLog, Applier, WatchHub) and the
+//!   handle the API layer holds.
+//! - [`api`]: the client port: etcd's gRPC services (tonic), and HTTP (actix-web):
+//!   `/health`, `/version`, `/metrics` and the JSON gateway.
+//! - [`pb`]: the protobuf messages and services generated from `proto/`.
+//! - [`metrics`]: Prometheus metrics under etcd's names.
+//! - [`process`]: running members in this process (dev mode or one member), and the
+//!   shutdown path.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

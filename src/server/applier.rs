@@ -456,10 +456,12 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
                 restored: false,
             });
         }
+        // Publish the new applied state before answering, so that a client that reads
+        // a header right after its write sees at least the revision of that write.
+        self.publish(last);
         for (id, result) in results {
             self.wait.trigger(id, result);
         }
-        self.publish(last);
         if let Some(raft) = &self.raft {
             raft.do_send(Applied(last));
         }

@@ -287,7 +287,7 @@ impl WatchHub {
                 watch_id: id,
                 compact_revision: compacted,
                 canceled: true,
-                cancel_reason: mvcc::Error::Compacted.to_string(),
+                // etcd leaves the reason empty: clients tell it from compact_revision.
                 ..Default::default()
             };
             let _ = stream.sink.tx.send(Outgoing {
