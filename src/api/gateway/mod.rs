@@ -449,6 +449,8 @@ mod tests {
             br#"{"key":"Zm9v","range_end":"Zm9w","limit":"1","sort_order":"DESCEND","keys_only":true}"#,
             br#"{"compare":[{"key":"YQ==","target":"MOD","result":"GREATER","mod_revision":"1"}],"success":[{"requestTxn":{"success":[{"requestPut":{"key":"eA==","value":"eQ=="}}]}}],"failure":[{"request_range":{"key":[1,2]}}]}"#,
             br#"{"key":"YQ=\u003d","value":"\ud83d\ude00","lease":null,"prev_kv":false}"#,
+            br#"{"create_request":{"key":"d2s=","watch_id":"7","filters":["NODELETE",0]},"cancel_request":{"watch_id":1}}"#,
+            br#"{"leader":{"name":"ZWw=","key":"ZWwvM2U4","rev":"2","lease":1000},"value":"djI=","ID":"5","TTL":60}"#,
         ];
         let bytes: &[u8] = b"{}[]\",:\\u0123456789.eE+-tfnYQ= \n\xff";
         let mut state = SEED;
@@ -479,6 +481,9 @@ mod tests {
                 kv::range_request(&fields).is_ok(),
                 kv::put_request(&fields).is_ok(),
                 kv::txn_request(&fields).is_ok(),
+                watch::watch_request(&fields).is_ok(),
+                election::proclaim_request(&fields).is_ok(),
+                lease::grant_request(&fields).is_ok(),
             ];
             if results.contains(&true) {
                 decoded += 1;

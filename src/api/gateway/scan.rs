@@ -577,6 +577,39 @@ mod tests {
         );
     }
 
+    /// A stream cut into pieces anywhere reads as the same values, or fails with the
+    /// same error, as in one piece (a fixed-seed xorshift chooses the cuts).
+    #[test]
+    fn stream_values_do_not_depend_on_how_the_body_arrives() {
+        const SEED: u64 = 0x2545_f491_4f6c_dd1d;
+        const ROUNDS: usize = 2_000;
+        let bodies = [
+            r#"{"create_request":{"key":"YQ==","filters":["NOPUT"]}} {"ID":"1"}"#,
+            r#" "x"5 [1,{"a":"}"}] null true 12 {"#,
+            r#"{"a":1}{"b":"\u00e9\"}"} {"c":tru}"#,
+            "  \n\t ",
+        ];
+        let mut state = SEED;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as usize
+        };
+        for round in 0..ROUNDS {
+            let body = bodies[round % bodies.len()];
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            while at < body.len() {
+                let len = 1 + next() % 8;
+                let end = (at + len).min(body.len());
+                pieces.push(&body[at..end]);
+                at = end;
+            }
+            assert_eq!(read_stream(&pieces), read_stream(&[body]), "{pieces:?}");
+        }
+    }
+
     #[test]
     fn unmarshal_check_is_gos() {
         assert_eq!(check_valid(b" 5 "), Ok(()));

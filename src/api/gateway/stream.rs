@@ -86,63 +86,62 @@ pub async fn serve_stream(
         payload,
         message_bytes_max.saturating_mul(BODY_INFLATION_MAX),
     );
-    match call {
-        StreamCall::Watch => {
-            let service = WatchService::new(member);
-            let decode = watch::watch_request;
-            let (requests, first) = match Requests::start(body, decode, message_bytes_max).await {
-                Ok(started) => started,
-                Err(refused) => return refused,
-            };
-            match service.watch_stream(requests.stream).await {
-                Ok(responses) => {
-                    respond(
-                        Lines::new(responses, requests.fault, watch::watch_response),
-                        first,
-                    )
-                    .await
-                }
-                Err(status) => failure(&status),
-            }
-        }
-        StreamCall::KeepAlive => {
-            let service = LeaseService::new(member);
-            let decode = lease::keep_alive_request;
-            let (requests, first) = match Requests::start(body, decode, message_bytes_max).await {
-                Ok(started) => started,
-                Err(refused) => return refused,
-            };
-            let responses = service.keep_alive_stream(requests.stream);
-            respond(
-                Lines::new(responses, requests.fault, lease::keep_alive_response),
-                first,
-            )
-            .await
-        }
-        StreamCall::Observe => {
-            let body = match body.into_bytes().await {
-                Ok(body) => body,
-                Err(status) => return failure(&status),
-            };
-            let observed = match request_fields(&body).map_err(Status::invalid_argument) {
-                Ok(fields) => request(election::leader_request(&fields), message_bytes_max),
-                Err(status) => Err(status),
-            };
-            let observed = match observed {
-                Ok(r) => ElectionService::new(member).observe(r).await,
-                Err(status) => Err(status),
-            };
-            match observed {
-                Ok(responses) => {
-                    let (_, no_fault) = oneshot::channel();
-                    let lines =
-                        Lines::new(responses.into_inner(), no_fault, election::leader_response);
-                    respond(lines, true).await
-                }
-                Err(status) => failure(&status),
-            }
-        }
-    }
+    let answer = match call {
+        StreamCall::Watch => watch_call(member, body, message_bytes_max).await,
+        StreamCall::KeepAlive => keep_alive_call(member, body, message_bytes_max).await,
+        StreamCall::Observe => observe_call(member, body, message_bytes_max).await,
+    };
+    answer.unwrap_or_else(|refused| refused)
+}
+
+/// Watch: the body's requests in, the watch stream's responses out.
+async fn watch_call(
+    member: MemberHandle,
+    body: BodyReader,
+    message_bytes_max: usize,
+) -> Result<HttpResponse, HttpResponse> {
+    let (requests, first) = Requests::start(body, watch::watch_request, message_bytes_max).await?;
+    let responses = WatchService::new(member)
+        .watch_stream(requests.stream)
+        .await
+        .map_err(|status| failure(&status))?;
+    let lines = Lines::new(responses, requests.fault, watch::watch_response);
+    Ok(respond(lines, first).await)
+}
+
+/// LeaseKeepAlive: the body's requests in, one response per request out.
+async fn keep_alive_call(
+    member: MemberHandle,
+    body: BodyReader,
+    message_bytes_max: usize,
+) -> Result<HttpResponse, HttpResponse> {
+    let (requests, first) =
+        Requests::start(body, lease::keep_alive_request, message_bytes_max).await?;
+    let responses = LeaseService::new(member).keep_alive_stream(requests.stream);
+    let lines = Lines::new(responses, requests.fault, lease::keep_alive_response);
+    Ok(respond(lines, first).await)
+}
+
+/// Election.Observe: one request, read as a unary call's, and its stream of leaders.
+async fn observe_call(
+    member: MemberHandle,
+    body: BodyReader,
+    message_bytes_max: usize,
+) -> Result<HttpResponse, HttpResponse> {
+    let refuse = |status: Status| failure(&status);
+    let body = body.into_bytes().await.map_err(refuse)?;
+    let fields = request_fields(&body)
+        .map_err(Status::invalid_argument)
+        .map_err(refuse)?;
+    let observed = request(election::leader_request(&fields), message_bytes_max).map_err(refuse)?;
+    let responses = ElectionService::new(member)
+        .observe(observed)
+        .await
+        .map_err(refuse)?;
+    // One request, read before the call: none can be refused later.
+    let (_, no_fault) = oneshot::channel();
+    let lines = Lines::new(responses.into_inner(), no_fault, election::leader_response);
+    Ok(respond(lines, true).await)
 }
 
 /// Answers the call's lines: waits for the first, which sets the status (see the module
