@@ -172,10 +172,35 @@ pub async fn create_or_get(
     Ok((existing.create_revision, existing.value, header))
 }
 
-/// The key under `prefix` created last before `max_create_revision` (inclusive), if any.
+/// The key under `prefix` created last at or before `max_create_revision`, if any.
 pub async fn last_created_before(
     member: &MemberHandle,
     prefix: &[u8],
+    max_create_revision: i64,
+) -> Result<(Option<mvccpb::KeyValue>, pb::ResponseHeader), Status> {
+    by_creation(
+        member,
+        prefix,
+        pb::range_request::SortOrder::Descend,
+        max_create_revision,
+    )
+    .await
+}
+
+/// The key under `prefix` created first, if any.
+pub async fn first_created(
+    member: &MemberHandle,
+    prefix: &[u8],
+) -> Result<(Option<mvccpb::KeyValue>, pb::ResponseHeader), Status> {
+    by_creation(member, prefix, pb::range_request::SortOrder::Ascend, 0).await
+}
+
+/// The first key under `prefix` in creation order `order`, among those created at or
+/// before `max_create_revision` (0: any).
+async fn by_creation(
+    member: &MemberHandle,
+    prefix: &[u8],
+    order: pb::range_request::SortOrder,
     max_create_revision: i64,
 ) -> Result<(Option<mvccpb::KeyValue>, pb::ResponseHeader), Status> {
     let response = range(
@@ -184,32 +209,9 @@ pub async fn last_created_before(
             key: prefix.to_vec(),
             range_end: prefix_end(prefix),
             limit: 1,
-            sort_order: pb::range_request::SortOrder::Descend as i32,
+            sort_order: order as i32,
             sort_target: pb::range_request::SortTarget::Create as i32,
             max_create_revision,
-            ..Default::default()
-        },
-    )
-    .await?;
-    Ok((
-        response.kvs.into_iter().next(),
-        response.header.unwrap_or_default(),
-    ))
-}
-
-/// The key under `prefix` created first, if any.
-pub async fn first_created(
-    member: &MemberHandle,
-    prefix: &[u8],
-) -> Result<(Option<mvccpb::KeyValue>, pb::ResponseHeader), Status> {
-    let response = range(
-        member,
-        pb::RangeRequest {
-            key: prefix.to_vec(),
-            range_end: prefix_end(prefix),
-            limit: 1,
-            sort_order: pb::range_request::SortOrder::Ascend as i32,
-            sort_target: pb::range_request::SortTarget::Create as i32,
             ..Default::default()
         },
     )
