@@ -224,6 +224,8 @@ pub fn run(
             let mut handle = start_member(member.spec, peer_network)
                 .map_err(|source| RunError::Start { name, source })?;
             handle.handle.join_directory(&directory);
+            let publisher = handle.handle.clone();
+            api_handle.spawn(async move { publisher.publish_attributes().await });
             let http = start_http(handle.handle.clone(), dev.clone())?;
             for listener in bound {
                 let member = handle.handle.clone();

@@ -110,6 +110,39 @@ fn three_processes_replicate_fail_over_and_catch_up() {
     let all = (0..3).map(url).collect::<Vec<_>>().join(",");
 
     assert_eq!(out(&etcdctl_at(&url(0), &["put", "k", "v1"], b"")), "OK\n");
+
+    // Every member publishes its client URLs; member list shows them all.
+    wait_until("every member's client URL listed", || {
+        let list = out(&etcdctl_at(&url(0), &["member", "list"], b""));
+        (0..3).all(|i| list.contains(&format!("{}, false", url(i))))
+    });
+
+    // Leases work through any member: followers forward what only the leader answers.
+    for i in 0..3 {
+        let granted = out(&etcdctl_at(&url(i), &["lease", "grant", "60"], b""));
+        let id = granted
+            .split_whitespace()
+            .nth(1)
+            .expect("lease id")
+            .to_string();
+        for j in 0..3 {
+            let kept = out(&etcdctl_at(
+                &url(j),
+                &["lease", "keep-alive", "--once", &id],
+                b"",
+            ));
+            assert_eq!(
+                kept,
+                format!("lease {id} keepalived with TTL(60)\n"),
+                "via member {j}"
+            );
+            let ttl = out(&etcdctl_at(&url(j), &["lease", "timetolive", &id], b""));
+            assert!(
+                ttl.starts_with(&format!("lease {id} granted with TTL(60s)")),
+                "{ttl}"
+            );
+        }
+    }
     for i in 1..3 {
         assert_eq!(out(&etcdctl_at(&url(i), &["get", "k"], b"")), "k\nv1\n");
     }

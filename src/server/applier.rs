@@ -53,6 +53,8 @@ pub enum AppliedResponse {
     },
     /// Lease checkpoints were recorded.
     LeaseCheckpoint,
+    /// A member's attributes were recorded.
+    MemberAttributes,
 }
 
 /// The result a proposer waits for.
@@ -123,6 +125,26 @@ pub struct LeaseExists(pub i64);
 /// is at [`meta_key`].
 const LEASE_IDS_META: &[u8] = b"lease_ids";
 
+/// The meta prefix of members' published attributes (+ member id, 8 bytes big-endian).
+const MEMBER_ATTRIBUTES_META: &[u8] = b"member_attributes/";
+
+fn load_attributes<B: Backend>(
+    store: &MvccStore<B>,
+    attributes: &super::handle::Attributes,
+) -> Result<(), mvcc::Error> {
+    let mut map = attributes
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (key, value) in store.backend().scan_meta()? {
+        if key.starts_with(MEMBER_ATTRIBUTES_META) {
+            let member = pb::MemberAttributes::decode(value.as_slice())
+                .map_err(|e| mvcc::Error::Corrupt(format!("member attributes: {e}")))?;
+            map.insert(member.id, (member.name, member.client_urls));
+        }
+    }
+    Ok(())
+}
+
 fn load_leases<B: Backend>(store: &MvccStore<B>) -> Result<Vec<crate::lease::Lease>, mvcc::Error> {
     let Some(ids) = store.meta(LEASE_IDS_META)? else {
         return Ok(Vec::new());
@@ -172,6 +194,8 @@ pub type SizeOf<B> = Box<dyn Fn(&B) -> u64 + Send>;
 pub struct Applier<B: Backend> {
     store: MvccStore<B>,
     lessor: Lessor,
+    /// Members' published attributes, shared with the API layer.
+    attributes: super::handle::Attributes,
     /// The raft state, to know when this member leads (and so runs lease expiry).
     raft_status: watch::Receiver<super::raft_node::RaftStatus>,
     /// Where the leader proposes lease revokes and checkpoints.
@@ -198,6 +222,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
     pub fn new(
         mut store: MvccStore<B>,
         mut lessor: Lessor,
+        attributes: super::handle::Attributes,
         raft_status: watch::Receiver<super::raft_node::RaftStatus>,
         wait: Arc<WaitRegistry>,
         applied: watch::Sender<AppliedState>,
@@ -207,9 +232,11 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         let leases = load_leases(&store)?;
         let attachments = store.take_restored_lease_attachments();
         lessor.restore(leases, &attachments);
+        load_attributes(&store, &attributes)?;
         Ok(Applier {
             store,
             lessor,
+            attributes,
             raft_status,
             propose: None,
             compact: None,
@@ -356,6 +383,16 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             return Ok(AppliedResponse::LeaseRevoke {
                 revision: self.store.current_revision(),
             });
+        }
+        if let Some(member) = &request.member_attributes {
+            let mut key = MEMBER_ATTRIBUTES_META.to_vec();
+            key.extend_from_slice(&member.id.to_be_bytes());
+            self.store.set_meta(&key, member.encode_to_vec());
+            self.attributes
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(member.id, (member.name.clone(), member.client_urls.clone()));
+            return Ok(AppliedResponse::MemberAttributes);
         }
         if let Some(checkpoint) = &request.lease_checkpoint {
             for c in &checkpoint.checkpoints {
@@ -612,6 +649,7 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
             return Err(e.to_string());
         }
         let leases = load_leases(&self.store).map_err(|e| e.to_string())?;
+        load_attributes(&self.store, &self.attributes).map_err(|e| e.to_string())?;
         let attachments = self.store.take_restored_lease_attachments();
         self.lessor.restore(leases, &attachments);
         let index = self.store.applied_index().map_or(0, |a| a.index);

@@ -110,6 +110,10 @@ pub struct Endpoints {
     pub lease_exists: Recipient<super::applier::LeaseExists>,
 }
 
+/// The attributes members published through Raft: member id → (name, client URLs).
+pub type Attributes =
+    Arc<std::sync::RwLock<std::collections::BTreeMap<u64, (String, Vec<String>)>>>;
+
 /// The members of this process, by id: where a follower forwards what only the leader
 /// answers (lease keep-alives and TimeToLive). Between processes this becomes the peer
 /// transport's job.
@@ -132,6 +136,9 @@ pub struct MemberHandle {
     wait: Arc<WaitRegistry>,
     next_id: Arc<AtomicU64>,
     directory: Directory,
+    attributes: Attributes,
+    /// gRPC channels to other members' client URLs (for forwarding to the leader).
+    channels: Arc<std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
 }
 
 /// How long to wait before proposing again when no leader is known.
@@ -152,6 +159,7 @@ impl MemberHandle {
         status: watch::Receiver<RaftStatus>,
         applied: watch::Receiver<AppliedState>,
         wait: Arc<WaitRegistry>,
+        attributes: Attributes,
     ) -> MemberHandle {
         // etcd's request ids: the member id's low 16 bits, then milliseconds and a
         // counter, so ids stay unique across restarts.
@@ -170,7 +178,78 @@ impl MemberHandle {
             wait,
             next_id: Arc::new(AtomicU64::new(first)),
             directory: Directory::default(),
+            attributes,
+            channels: Arc::default(),
         }
+    }
+
+    /// The client URLs member `id` published (empty until it did).
+    pub fn published_client_urls(&self, id: u64) -> Option<Vec<String>> {
+        self.attributes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .map(|(_, urls)| urls.clone())
+    }
+
+    /// Publishes this member's name and client URLs through Raft (once a leader exists),
+    /// unless they are published already.
+    pub async fn publish_attributes(&self) {
+        let id = self.identity.member_id;
+        let mine = (
+            self.identity.name.clone(),
+            self.identity.client_urls.clone(),
+        );
+        loop {
+            let published = self
+                .attributes
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&id)
+                .cloned();
+            if published.as_ref() == Some(&mine) {
+                return;
+            }
+            if !self.status().leader.is_none() {
+                let request = pb::InternalRaftRequest {
+                    member_attributes: Some(pb::MemberAttributes {
+                        id,
+                        name: mine.0.clone(),
+                        client_urls: mine.1.clone(),
+                    }),
+                    ..Default::default()
+                };
+                if self.propose(request).await.is_ok() {
+                    continue;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A channel to the leader's client port, when the leader is another process.
+    async fn remote_leader(&self) -> Option<tonic::transport::Channel> {
+        let leader = self.status().leader.0;
+        let url = self.published_client_urls(leader)?.into_iter().next()?;
+        let cached = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&url)
+            .cloned();
+        if let Some(channel) = cached {
+            return Some(channel);
+        }
+        let channel = tonic::transport::Endpoint::from_shared(url.clone())
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(url, channel.clone());
+        Some(channel)
     }
 
     /// Joins the process's directory of members (and shares it).
@@ -224,6 +303,15 @@ impl MemberHandle {
                     Ok(result) => return result.map_err(ApiError::Lease),
                     Err(_) => return Err(ApiError::Stopped),
                 }
+            } else if let Some(channel) = self.remote_leader().await {
+                // The leader is another process: forward, as etcd does.
+                let mut client = pb::lease_client::LeaseClient::new(channel);
+                let request = tokio_stream::once(pb::LeaseKeepAliveRequest { id });
+                if let Ok(response) = client.lease_keep_alive(request).await
+                    && let Ok(Some(answer)) = response.into_inner().message().await
+                {
+                    return Ok(answer.ttl);
+                }
             }
             if Instant::now() >= deadline {
                 return Err(ApiError::Timeout);
@@ -246,6 +334,20 @@ impl MemberHandle {
                     Ok(Err(crate::lease::LeaseError::NotPrimary)) => {}
                     Ok(result) => return result.map_err(ApiError::Lease),
                     Err(_) => return Err(ApiError::Stopped),
+                }
+            } else if let Some(channel) = self.remote_leader().await {
+                let mut client = pb::lease_client::LeaseClient::new(channel);
+                let request = pb::LeaseTimeToLiveRequest { id, keys };
+                if let Ok(response) = client.lease_time_to_live(request).await {
+                    let answer = response.into_inner();
+                    if answer.ttl == -1 {
+                        return Err(ApiError::Lease(crate::lease::LeaseError::LeaseNotFound));
+                    }
+                    return Ok(crate::lease::TimeToLive {
+                        granted_ttl_secs: answer.granted_ttl,
+                        remaining_ttl_secs: answer.ttl,
+                        keys: answer.keys,
+                    });
                 }
             }
             if Instant::now() >= deadline {

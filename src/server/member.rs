@@ -170,9 +170,11 @@ where
     let mut lessor_config = LessorConfig::for_raft_timing(config.election_ticks, heartbeat_ms);
     lessor_config.checkpoint_interval_ms = ETCD_RS_CHECKPOINT_INTERVAL_MS;
     let lessor = Lessor::new(lessor_config);
+    let attributes = super::handle::Attributes::default();
     let applier_state = Applier::new(
         store,
         lessor,
+        attributes.clone(),
         status_rx.clone(),
         wait.clone(),
         applied_tx,
@@ -278,6 +280,7 @@ where
         status_rx,
         applied_rx,
         wait,
+        attributes,
     );
     Ok(RunningMember {
         handle,

@@ -53,7 +53,12 @@ impl Cluster for ClusterService {
                 id: m.id,
                 name: m.name.clone(),
                 peer_ur_ls: m.peer_urls.clone(),
-                client_ur_ls: m.client_urls.clone(),
+                // What the member published through Raft; in one process, what it
+                // was configured with.
+                client_ur_ls: self
+                    .member
+                    .published_client_urls(m.id)
+                    .unwrap_or_else(|| m.client_urls.clone()),
                 is_learner: m.is_learner,
             })
             .collect();
