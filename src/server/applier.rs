@@ -219,6 +219,7 @@ pub struct Applier<B: Backend> {
 impl<B: Backend + Unpin + 'static> Applier<B> {
     /// An Applier over an opened store; `lessor` is configured for the member's raft
     /// timing and restored here from the store.
+    #[expect(clippy::too_many_arguments, reason = "wiring of one member, called once")]
     pub fn new(
         mut store: MvccStore<B>,
         mut lessor: Lessor,
