@@ -197,6 +197,38 @@ fn three_processes_replicate_fail_over_and_catch_up() {
             b"",
         )) == "k\nv2\n"
     });
+
+    // Every member hashes the same store at the same revision.
+    let json = out(&etcdctl_at(
+        &url(survivors[0]),
+        &["get", "k", "-w", "json"],
+        b"",
+    ));
+    let revision = json
+        .split("\"revision\":")
+        .nth(1)
+        .and_then(|s| s.split([',', '}']).next())
+        .expect("revision")
+        .to_string();
+    let hashes: Vec<String> = (0..3)
+        .map(|i| {
+            let hash = out(&etcdctl_at(
+                &url(i),
+                &["endpoint", "hashkv", "--rev", &revision],
+                b"",
+            ));
+            hash.split(", ")
+                .nth(1)
+                .unwrap_or_default()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert!(!hashes[0].is_empty(), "{hashes:?}");
+    assert!(
+        hashes.iter().all(|h| *h == hashes[0]),
+        "HashKV differs: {hashes:?}"
+    );
     drop(members);
     let _ = std::fs::remove_dir_all(dir);
 }

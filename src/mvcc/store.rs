@@ -102,6 +102,54 @@ impl<B: Backend> MvccStore<B> {
         Ok(store)
     }
 
+    /// etcd's HashKV: a CRC-32C (Castagnoli) over the name of etcd's key bucket and
+    /// every record at or below `rev` (0: the current revision), leaving out those a
+    /// compaction at the compacted revision drops, in revision order. Records are
+    /// stored as etcd stores them, so the same history gives etcd's hash. Answers
+    /// (hash, revision hashed, compacted revision).
+    pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64)> {
+        self.check_poisoned()?;
+        if rev > self.current_rev {
+            return Err(Error::FutureRevision);
+        }
+        if rev > 0 && rev <= self.compact_rev {
+            return Err(Error::Compacted);
+        }
+        let upper = if rev > 0 { rev } else { self.current_rev };
+        let keep = if self.compact_rev > 0 {
+            self.index.keep(self.compact_rev)
+        } else {
+            std::collections::HashSet::new()
+        };
+        let mut hash = crate::storage::crc32c_update(0, b"key");
+        let mut start = Revision::new(1, 0).to_bytes().to_vec();
+        let end = Revision::new(upper + 1, 0).to_bytes();
+        loop {
+            let chunk = self
+                .backend
+                .scan_records(&start, Some(&end), SCAN_CHUNK_RECORDS)?;
+            for (key, value) in &chunk {
+                let rk = RecordKey::from_bytes(key)?;
+                if rk.revision.main <= self.compact_rev
+                    && !keep.is_empty()
+                    && !keep.contains(&rk.revision)
+                {
+                    continue;
+                }
+                hash = crate::storage::crc32c_update(hash, key);
+                hash = crate::storage::crc32c_update(hash, value);
+            }
+            match chunk.last() {
+                Some((last, _)) if chunk.len() == SCAN_CHUNK_RECORDS => {
+                    start = last.clone();
+                    start.push(0);
+                }
+                _ => break,
+            }
+        }
+        Ok((hash, upper, self.compact_rev))
+    }
+
     /// Replaces the whole store with `records` and `meta` (a snapshot of another
     /// member's store), durably, and rebuilds the index. Nothing may be staged.
     pub fn install(&mut self, records: Vec<Record>, meta: Vec<Record>) -> Result<()> {

@@ -182,6 +182,11 @@ pub struct TakeSnapshot;
 #[rtype(result = "Result<(), String>")]
 pub struct InstallSnapshot(pub Vec<u8>);
 
+/// etcd's HashKV at a revision (0: the current one): (hash, revision, compacted).
+#[derive(Message)]
+#[rtype(result = "Result<(u32, i64, i64), mvcc::Error>")]
+pub struct HashKv(pub i64);
+
 /// The backend's size on disk, in bytes.
 #[derive(Message)]
 #[rtype(result = "u64")]
@@ -219,7 +224,10 @@ pub struct Applier<B: Backend> {
 impl<B: Backend + Unpin + 'static> Applier<B> {
     /// An Applier over an opened store; `lessor` is configured for the member's raft
     /// timing and restored here from the store.
-    #[expect(clippy::too_many_arguments, reason = "wiring of one member, called once")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "wiring of one member, called once"
+    )]
     pub fn new(
         mut store: MvccStore<B>,
         mut lessor: Lessor,
@@ -666,6 +674,14 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
             });
         }
         Ok(())
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<HashKv> for Applier<B> {
+    type Result = Result<(u32, i64, i64), mvcc::Error>;
+
+    fn handle(&mut self, HashKv(rev): HashKv, _: &mut Context<Self>) -> Self::Result {
+        self.store.hash_kv(rev)
     }
 }
 

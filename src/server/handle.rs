@@ -108,6 +108,8 @@ pub struct Endpoints {
     pub lease_list: Recipient<super::applier::LeaseList>,
     /// Lease existence.
     pub lease_exists: Recipient<super::applier::LeaseExists>,
+    /// HashKV.
+    pub hash_kv: Recipient<super::applier::HashKv>,
 }
 
 /// The attributes members published through Raft: member id → (name, client URLs).
@@ -506,6 +508,16 @@ impl MemberHandle {
             Ok(Err(_)) => Err(ApiError::Stopped),
             Err(_) => Err(ApiError::LeaderTransferTimeout),
         }
+    }
+
+    /// etcd's HashKV of this member's store at `rev` (0: now): (hash, revision, compacted).
+    pub async fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64), ApiError> {
+        self.endpoints
+            .hash_kv
+            .send(super::applier::HashKv(rev))
+            .await
+            .map_err(|_| ApiError::Stopped)?
+            .map_err(ApiError::Mvcc)
     }
 
     /// The member's WatchHub.

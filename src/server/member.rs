@@ -269,7 +269,8 @@ where
         keep_alive: applier.clone().recipient(),
         time_to_live: applier.clone().recipient(),
         lease_list: applier.clone().recipient(),
-        lease_exists: applier.recipient(),
+        lease_exists: applier.clone().recipient(),
+        hash_kv: applier.recipient(),
     };
     let handle = MemberHandle::new(
         spec.identity,

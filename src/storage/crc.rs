@@ -33,7 +33,13 @@ const fn build_table() -> [u32; 256] {
 
 /// The CRC-32C of `bytes`.
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
+    crc32c_update(0, bytes)
+}
+
+/// Continues a CRC-32C: `crc32c_update(crc32c(a), b) == crc32c(a ++ b)` (as Go's
+/// `crc32.Update` does).
+pub fn crc32c_update(crc: u32, bytes: &[u8]) -> u32 {
+    let mut crc = !crc;
     for &byte in bytes {
         crc = TABLE[((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
     }
@@ -43,6 +49,14 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_updated_crc_equals_the_crc_of_the_concatenation() {
+        assert_eq!(
+            crc32c_update(crc32c(b"1234"), b"56789"),
+            crc32c(b"123456789")
+        );
+    }
 
     #[test]
     fn crc32c_matches_the_standard_check_value() {

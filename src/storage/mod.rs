@@ -62,7 +62,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 
 use crate::raft::StorageError;
 
-pub use crc::crc32c;
+pub use crc::{crc32c, crc32c_update};
 pub use mvcc_backend::FjallBackend;
 pub use raft_log::{DiskRaftStorage, LogWrite};
 

@@ -85,9 +85,20 @@ impl Maintenance for MaintenanceService {
 
     async fn hash_kv(
         &self,
-        _: Request<pb::HashKvRequest>,
+        request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
-        Err(not_implemented("HashKV"))
+        let (hash, revision, compacted) = self
+            .member
+            .hash_kv(request.into_inner().revision)
+            .await
+            .map_err(super::status::status)?;
+        Ok(Response::new(pb::HashKvResponse {
+            // etcd's header carries the current revision, not the one hashed.
+            header: Some(self.member.header(self.member.applied().revision)),
+            hash,
+            compact_revision: compacted.max(0),
+            hash_revision: revision,
+        }))
     }
 
     type SnapshotStream = SnapshotStream;
