@@ -28,3 +28,31 @@ fn hashkv_of_a_history_equals_etcds() {
         "the header carries the current revision: {json}"
     );
 }
+
+#[test]
+fn defragment_reclaims_without_stopping_the_member() {
+    let member = Member::start(&[]);
+    for i in 0..200 {
+        let key = format!("k{}", i % 10);
+        assert!(
+            member
+                .etcdctl(&["put", &key, &"x".repeat(1000)])
+                .status
+                .success()
+        );
+    }
+    assert!(member.etcdctl(&["compaction", "150"]).status.success());
+    let out = member.etcdctl(&["defrag"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "Finished defragmenting etcd member[{}]\n",
+            member.client_url()
+        )
+    );
+    let get = member.etcdctl(&["get", "k9", "--print-value-only"]);
+    assert_eq!(
+        String::from_utf8_lossy(&get.stdout),
+        format!("{}\n", "x".repeat(1000))
+    );
+}

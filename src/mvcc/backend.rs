@@ -18,6 +18,9 @@ use super::error::BackendError;
 /// One stored record: its record key and its encoded key-value.
 pub type Record = (Vec<u8>, Vec<u8>);
 
+/// A backend's defragmentation job (see [`Backend::defragmenter`]).
+pub type Defragmenter = Box<dyn FnOnce() -> Result<(), BackendError> + Send>;
+
 /// Names and encodings of the meta entries, as etcd's `meta` bucket holds them.
 pub mod meta {
     /// The raft index of the last applied entry: 8 bytes, big-endian (etcd's
@@ -141,6 +144,13 @@ pub trait Backend {
     /// compacted past what the backend holds. The default does nothing (memory only).
     fn sync(&self) -> Result<(), BackendError> {
         Ok(())
+    }
+
+    /// A job that rewrites the backend's files to reclaim the space of deleted and
+    /// overwritten records (etcd's defragmentation), to run on another thread while the
+    /// store keeps serving; `None` when there is nothing to reclaim (memory only).
+    fn defragmenter(&self) -> Option<Defragmenter> {
+        None
     }
 
     /// Every meta entry, in key order (for snapshots of the whole store).

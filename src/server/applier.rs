@@ -187,6 +187,11 @@ pub struct InstallSnapshot(pub Vec<u8>);
 #[rtype(result = "Result<(u32, i64, i64), mvcc::Error>")]
 pub struct HashKv(pub i64);
 
+/// etcd's Defragment: reclaims the space of dead records without stopping the store.
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct Defragment;
+
 /// The backend's size on disk, in bytes.
 #[derive(Message)]
 #[rtype(result = "u64")]
@@ -682,6 +687,23 @@ impl<B: Backend + Unpin + 'static> Handler<HashKv> for Applier<B> {
 
     fn handle(&mut self, HashKv(rev): HashKv, _: &mut Context<Self>) -> Self::Result {
         self.store.hash_kv(rev)
+    }
+}
+
+impl<B: Backend + Unpin + 'static> Handler<Defragment> for Applier<B> {
+    type Result = ResponseFuture<Result<(), String>>;
+
+    fn handle(&mut self, _: Defragment, _: &mut Context<Self>) -> Self::Result {
+        let job = self.store.backend().defragmenter();
+        Box::pin(async move {
+            match job {
+                None => Ok(()),
+                Some(job) => tokio::task::spawn_blocking(job)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string()),
+            }
+        })
     }
 }
 

@@ -110,6 +110,8 @@ pub struct Endpoints {
     pub lease_exists: Recipient<super::applier::LeaseExists>,
     /// HashKV.
     pub hash_kv: Recipient<super::applier::HashKv>,
+    /// Defragment.
+    pub defragment: Recipient<super::applier::Defragment>,
 }
 
 /// The attributes members published through Raft: member id → (name, client URLs).
@@ -518,6 +520,22 @@ impl MemberHandle {
             .await
             .map_err(|_| ApiError::Stopped)?
             .map_err(ApiError::Mvcc)
+    }
+
+    /// etcd's Defragment of this member's backend.
+    pub async fn defragment(&self) -> Result<(), ApiError> {
+        match self
+            .endpoints
+            .defragment
+            .send(super::applier::Defragment)
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ApiError::Mvcc(crate::mvcc::Error::Backend(
+                crate::mvcc::BackendError::new(e),
+            ))),
+            Err(_) => Err(ApiError::Stopped),
+        }
     }
 
     /// The member's WatchHub.

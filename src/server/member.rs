@@ -270,7 +270,8 @@ where
         time_to_live: applier.clone().recipient(),
         lease_list: applier.clone().recipient(),
         lease_exists: applier.clone().recipient(),
-        hash_kv: applier.recipient(),
+        hash_kv: applier.clone().recipient(),
+        defragment: applier.recipient(),
     };
     let handle = MemberHandle::new(
         spec.identity,

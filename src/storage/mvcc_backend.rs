@@ -50,6 +50,18 @@ impl FjallBackend {
 }
 
 impl Backend for FjallBackend {
+    fn defragmenter(&self) -> Option<crate::mvcc::Defragmenter> {
+        let (kv, meta) = (self.kv.clone(), self.meta.clone());
+        Some(Box::new(move || {
+            // A major compaction rewrites the tables without the dead versions; reads
+            // and writes go on meanwhile (LSM), unlike etcd's stop-the-world defrag.
+            kv.major_compact()
+                .map_err(|e| backend_error("compacting the kv keyspace", e))?;
+            meta.major_compact()
+                .map_err(|e| backend_error("compacting the meta keyspace", e))
+        }))
+    }
+
     fn sync(&self) -> Result<(), BackendError> {
         FjallBackend::sync(self)
     }

@@ -73,7 +73,13 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
-        Err(not_implemented("Defragment"))
+        self.member
+            .defragment()
+            .await
+            .map_err(super::status::status)?;
+        Ok(Response::new(pb::DefragmentResponse {
+            header: Some(self.member.header(self.member.applied().revision)),
+        }))
     }
 
     async fn hash(
