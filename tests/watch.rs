@@ -440,3 +440,40 @@ fn progress_notifications_come_at_the_configured_interval() {
         assert_eq!(notice.header().expect("header").revision(), 2);
     });
 }
+
+#[test]
+fn a_watch_from_a_future_revision_starts_there() {
+    let member = Member::start(&[]);
+    let url = member.client_url();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .expect("connect");
+        // A fresh store is at revision 1: start at 4, so puts at 2 and 3 are not seen.
+        let options = WatchOptions::new().with_start_revision(4);
+        let mut stream = client.watch("future", Some(options)).await.expect("watch");
+        assert!(
+            stream
+                .message()
+                .await
+                .expect("created")
+                .expect("r")
+                .created()
+        );
+        for i in 0..5 {
+            client
+                .put("future", i.to_string(), None)
+                .await
+                .expect("put");
+        }
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            let response = stream.message().await.expect("stream").expect("response");
+            for event in response.events() {
+                seen.push(event.kv().expect("kv").mod_revision());
+            }
+        }
+        assert_eq!(seen, [4, 5, 6]);
+    });
+}

@@ -404,7 +404,7 @@ impl WatchHub {
                     }
                     watcher.sent_since_progress = true;
                 }
-                watcher.next_rev = self.revision + 1;
+                watcher.next_rev = watcher.next_rev.max(self.revision + 1);
             }
         }
         if fell_behind {
