@@ -110,6 +110,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 },
                 watch_progress_interval: config.experimental_watch_progress_notify_interval,
                 snapshot_count: config.snapshot_count,
+                quota_bytes: config.quota_backend_bytes_limit(),
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,

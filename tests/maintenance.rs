@@ -56,3 +56,45 @@ fn defragment_reclaims_without_stopping_the_member() {
         format!("{}\n", "x".repeat(1000))
     );
 }
+
+/// Over --quota-backend-bytes a member raises NOSPACE through Raft; puts are refused
+/// with etcd's error (reads and deletes go on) until the alarm is disarmed.
+#[test]
+fn over_the_quota_nospace_is_raised_and_puts_are_refused() {
+    let member = Member::start(&["--quota-backend-bytes", "1"]);
+    // The store is over its (tiny) quota from the start: the alarm is raised as soon as
+    // a write is applied (etcd refuses even that first write, seeing it would not fit).
+    let started = std::time::Instant::now();
+    let list = loop {
+        let list = member.etcdctl(&["alarm", "list"]);
+        let text = String::from_utf8_lossy(&list.stdout).into_owned();
+        if !text.is_empty() {
+            break text;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "no alarm"
+        );
+        let _ = member.etcdctl(&["put", "nudge", "x"]);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(
+        list.starts_with("memberID:") && list.ends_with(" alarm:NOSPACE \n"),
+        "{list}"
+    );
+    let refused = member.etcdctl(&["put", "b", "2"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
+    assert!(
+        stderr.ends_with("Error: etcdserver: mvcc: database space exceeded\n"),
+        "{stderr}"
+    );
+    let read = member.etcdctl(&["get", "nudge", "--keys-only"]);
+    assert!(read.status.success(), "reads go on");
+    assert!(
+        member.etcdctl(&["del", "nudge"]).status.success(),
+        "deletes go on"
+    );
+    let disarmed = member.etcdctl(&["alarm", "disarm"]);
+    assert_eq!(String::from_utf8_lossy(&disarmed.stdout), list);
+}

@@ -55,6 +55,8 @@ pub enum AppliedResponse {
     LeaseCheckpoint,
     /// A member's attributes were recorded.
     MemberAttributes,
+    /// An alarm was raised or cleared: whether that changed anything.
+    Alarm(bool),
 }
 
 /// The result a proposer waits for.
@@ -94,6 +96,10 @@ pub struct ConnectRaft {
     pub compact: Recipient<super::raft_node::CompactLog>,
     /// --snapshot-count.
     pub snapshot_count: u64,
+    /// This member's id.
+    pub member_id: u64,
+    /// --quota-backend-bytes (None: no quota).
+    pub quota_bytes: Option<u64>,
 }
 
 /// A keep-alive (leader only): the TTL renewed.
@@ -124,6 +130,28 @@ pub struct LeaseExists(pub i64);
 /// The meta entry listing every lease id (8 bytes big-endian each); each lease's record
 /// is at [`meta_key`].
 const LEASE_IDS_META: &[u8] = b"lease_ids";
+
+/// The meta prefix of raised alarms (+ member id 8 bytes and alarm type 4 bytes).
+const ALARM_META: &[u8] = b"alarm/";
+
+fn load_alarms<B: Backend>(
+    store: &MvccStore<B>,
+    alarms: &super::handle::Alarms,
+) -> Result<(), mvcc::Error> {
+    let mut set = alarms
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (key, _) in store.backend().scan_meta()? {
+        if let Some(rest) = key.strip_prefix(ALARM_META)
+            && rest.len() == 12
+        {
+            let member = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+            let alarm = i32::from_be_bytes(rest[8..].try_into().expect("4 bytes"));
+            set.insert((member, alarm));
+        }
+    }
+    Ok(())
+}
 
 /// The meta prefix of members' published attributes (+ member id, 8 bytes big-endian).
 const MEMBER_ATTRIBUTES_META: &[u8] = b"member_attributes/";
@@ -206,6 +234,12 @@ pub struct Applier<B: Backend> {
     lessor: Lessor,
     /// Members' published attributes, shared with the API layer.
     attributes: super::handle::Attributes,
+    /// Raised alarms, shared with the API layer.
+    alarms: super::handle::Alarms,
+    /// This member, and its --quota-backend-bytes (None: no quota).
+    quota: (u64, Option<u64>),
+    /// When the backend's size was last compared with the quota.
+    quota_checked: std::time::Instant,
     /// The raft state, to know when this member leads (and so runs lease expiry).
     raft_status: watch::Receiver<super::raft_node::RaftStatus>,
     /// Where the leader proposes lease revokes and checkpoints.
@@ -247,10 +281,15 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         let attachments = store.take_restored_lease_attachments();
         lessor.restore(leases, &attachments);
         load_attributes(&store, &attributes)?;
+        let alarms = super::handle::Alarms::default();
+        load_alarms(&store, &alarms)?;
         Ok(Applier {
             store,
             lessor,
             attributes,
+            alarms,
+            quota: (0, None),
+            quota_checked: std::time::Instant::now(),
             raft_status,
             propose: None,
             compact: None,
@@ -265,6 +304,44 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             size_of,
             failed: false,
         })
+    }
+
+    /// Over --quota-backend-bytes, this member raises NOSPACE through Raft (as etcd
+    /// does); writes that grow the store are refused until an operator compacts,
+    /// defragments and disarms it.
+    fn check_quota(&mut self) {
+        let (member, Some(quota)) = self.quota else {
+            return;
+        };
+        if self.quota_checked.elapsed() < std::time::Duration::from_millis(500) {
+            return;
+        }
+        self.quota_checked = std::time::Instant::now();
+        let no_space = pb::AlarmType::Nospace as i32;
+        let raised = self
+            .alarms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&(member, no_space));
+        if raised || (self.size_of)(self.store.backend()) <= quota {
+            return;
+        }
+        if let Some(propose) = &self.propose {
+            let request = pb::InternalRaftRequest {
+                alarm: Some(pb::AlarmRequest {
+                    action: pb::alarm_request::AlarmAction::Activate as i32,
+                    member_id: member,
+                    alarm: no_space,
+                }),
+                ..Default::default()
+            };
+            propose.do_send(Propose(request.encode_to_vec()));
+        }
+    }
+
+    /// The raised alarms, shared with the API layer.
+    pub fn alarms(&self) -> super::handle::Alarms {
+        self.alarms.clone()
     }
 
     fn now_ms(&self) -> u64 {
@@ -398,6 +475,25 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 revision: self.store.current_revision(),
             });
         }
+        if let Some(alarm) = &request.alarm {
+            let entry = (alarm.member_id, alarm.alarm);
+            let mut key = ALARM_META.to_vec();
+            key.extend_from_slice(&alarm.member_id.to_be_bytes());
+            key.extend_from_slice(&alarm.alarm.to_be_bytes());
+            let mut alarms = self
+                .alarms
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut changed = false;
+            if alarm.action == pb::alarm_request::AlarmAction::Activate as i32 {
+                changed = alarms.insert(entry);
+                self.store.set_meta(&key, Vec::new());
+            } else if alarm.action == pb::alarm_request::AlarmAction::Deactivate as i32 {
+                changed = alarms.remove(&entry);
+                self.store.delete_meta(&key);
+            }
+            return Ok(AppliedResponse::Alarm(changed));
+        }
         if let Some(member) = &request.member_attributes {
             let mut key = MEMBER_ATTRIBUTES_META.to_vec();
             key.extend_from_slice(&member.id.to_be_bytes());
@@ -516,6 +612,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
         if let Some(raft) = &self.raft {
             raft.do_send(Applied(last));
         }
+        self.check_quota();
         if last.0 >= self.last_compaction.saturating_add(self.snapshot_count) {
             // The raft log may drop what the backend holds durably: fsync it first.
             match self.store.backend().sync() {
@@ -547,6 +644,7 @@ impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
         self.propose = Some(connect.propose);
         self.compact = Some(connect.compact);
         self.snapshot_count = connect.snapshot_count.max(1);
+        self.quota = (connect.member_id, connect.quota_bytes);
         self.last_compaction = self.store.applied_index().map_or(0, |a| a.index);
     }
 }

@@ -75,6 +75,9 @@ pub enum ApiError {
     /// The member stopped (after a storage failure).
     #[error("etcdserver: server stopped")]
     Stopped,
+    /// A NOSPACE alarm is raised (etcd's `ErrGRPCNoSpace`).
+    #[error("etcdserver: mvcc: database space exceeded")]
+    NoSpace,
     /// A call only the leader answers, made to another member.
     #[error("etcdserver: not leader")]
     NotLeader,
@@ -114,6 +117,9 @@ pub struct Endpoints {
     pub defragment: Recipient<super::applier::Defragment>,
 }
 
+/// The raised alarms (member id, alarm type), as applied through Raft.
+pub type Alarms = Arc<std::sync::RwLock<std::collections::BTreeSet<(u64, i32)>>>;
+
 /// The attributes members published through Raft: member id → (name, client URLs).
 pub type Attributes =
     Arc<std::sync::RwLock<std::collections::BTreeMap<u64, (String, Vec<String>)>>>;
@@ -141,6 +147,8 @@ pub struct MemberHandle {
     next_id: Arc<AtomicU64>,
     directory: Directory,
     attributes: Attributes,
+    /// The raised alarms.
+    pub alarms: Alarms,
     /// gRPC channels to other members' client URLs (for forwarding to the leader).
     channels: Arc<std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
 }
@@ -164,6 +172,7 @@ impl MemberHandle {
         applied: watch::Receiver<AppliedState>,
         wait: Arc<WaitRegistry>,
         attributes: Attributes,
+        alarms: Alarms,
     ) -> MemberHandle {
         // etcd's request ids: the member id's low 16 bits, then milliseconds and a
         // counter, so ids stay unique across restarts.
@@ -183,8 +192,22 @@ impl MemberHandle {
             next_id: Arc::new(AtomicU64::new(first)),
             directory: Directory::default(),
             attributes,
+            alarms,
             channels: Arc::default(),
         }
+    }
+
+    /// etcd's answer while a NOSPACE alarm is raised: writes that grow the store fail.
+    pub fn check_space(&self) -> Result<(), ApiError> {
+        let alarms = self
+            .alarms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let no_space = crate::pb::etcdserverpb::AlarmType::Nospace as i32;
+        if alarms.iter().any(|(_, alarm)| *alarm == no_space) {
+            return Err(ApiError::NoSpace);
+        }
+        Ok(())
     }
 
     /// The client URLs member `id` published (empty until it did).

@@ -50,6 +50,8 @@ pub struct MemberSpec {
     pub watch_progress_interval: Duration,
     /// --snapshot-count: applied entries between two compactions of the raft log.
     pub snapshot_count: u64,
+    /// --quota-backend-bytes (None: no quota).
+    pub quota_bytes: Option<u64>,
 }
 
 /// Why a member could not start.
@@ -181,6 +183,7 @@ where
         metrics.clone(),
         size_of,
     )?;
+    let alarms = applier_state.alarms();
     let applier_arbiter = Arbiter::new();
     let applier = Applier::start_in_arbiter(&applier_arbiter.handle(), move |_| applier_state);
     let watch_arbiter = Arbiter::new();
@@ -233,6 +236,8 @@ where
         propose: raft.clone().recipient(),
         compact: raft.clone().recipient(),
         snapshot_count: spec.snapshot_count,
+        member_id: spec.identity.member_id,
+        quota_bytes: spec.quota_bytes,
     });
     let mut peer_tasks = Vec::new();
     let mut tcp_transport = None;
@@ -283,6 +288,7 @@ where
         applied_rx,
         wait,
         attributes,
+        alarms,
     );
     Ok(RunningMember {
         handle,

@@ -25,6 +25,18 @@ impl KvService {
     }
 }
 
+/// Whether a txn may put (etcd refuses those under a NOSPACE alarm).
+fn txn_puts(txn: &pb::TxnRequest) -> bool {
+    txn.success
+        .iter()
+        .chain(&txn.failure)
+        .any(|op| match &op.request {
+            Some(pb::request_op::Request::RequestPut(_)) => true,
+            Some(pb::request_op::Request::RequestTxn(nested)) => txn_puts(nested),
+            _ => false,
+        })
+}
+
 fn unexpected() -> Status {
     Status::internal("etcd-rs: the applier answered a request of another kind")
 }
@@ -53,6 +65,7 @@ impl Kv for KvService {
         convert::put_request(&put)
             .validate()
             .map_err(|e| mvcc_status(&e))?;
+        self.member.check_space().map_err(status)?;
         let request = pb::InternalRaftRequest {
             put: Some(put),
             ..Default::default()
@@ -98,6 +111,9 @@ impl Kv for KvService {
         convert::txn_request(&txn)
             .and_then(|t| t.validate(self.member.limits.max_txn_ops))
             .map_err(|e| mvcc_status(&e))?;
+        if txn_puts(&txn) {
+            self.member.check_space().map_err(status)?;
+        }
         let request = pb::InternalRaftRequest {
             txn: Some(txn),
             ..Default::default()

@@ -79,6 +79,7 @@ impl Lease for LeaseService {
         request: Request<pb::LeaseGrantRequest>,
     ) -> Result<Response<pb::LeaseGrantResponse>, Status> {
         let mut grant = request.into_inner();
+        self.member.check_space().map_err(status)?;
         if grant.id == 0 {
             // etcd draws the id from its request id generator, 63 bits, never 0.
             loop {

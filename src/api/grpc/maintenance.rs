@@ -35,15 +35,41 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
-        // No alarm can be raised yet (NOSPACE and CORRUPT come with issue 5), so the
-        // list is truly empty; activating or deactivating one is refused.
-        if request.get_ref().action != pb::alarm_request::AlarmAction::Get as i32 {
-            return Err(not_implemented("activating or deactivating alarms"));
+        let request = request.into_inner();
+        let header = Some(self.member.header(self.member.applied().revision));
+        if request.action != pb::alarm_request::AlarmAction::Get as i32 {
+            // As etcd: the answer lists the alarm raised or cleared, if anything changed.
+            let member = pb::AlarmMember {
+                member_id: request.member_id,
+                alarm: request.alarm,
+            };
+            let internal = pb::InternalRaftRequest {
+                alarm: Some(request),
+                ..Default::default()
+            };
+            let applied = self
+                .member
+                .propose(internal)
+                .await
+                .map_err(super::status::status)?;
+            let changed = matches!(
+                applied,
+                crate::server::applier::AppliedResponse::Alarm(true)
+            );
+            return Ok(Response::new(pb::AlarmResponse {
+                header,
+                alarms: if changed { vec![member] } else { Vec::new() },
+            }));
         }
-        Ok(Response::new(pb::AlarmResponse {
-            header: Some(self.member.header(self.member.applied().revision)),
-            alarms: Vec::new(),
-        }))
+        let alarms = self
+            .member
+            .alarms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|&(member_id, alarm)| pb::AlarmMember { member_id, alarm })
+            .collect();
+        Ok(Response::new(pb::AlarmResponse { header, alarms }))
     }
 
     async fn status(

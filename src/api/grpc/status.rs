@@ -15,6 +15,7 @@ pub fn status(error: ApiError) -> Status {
             Status::new(Code::FailedPrecondition, error.to_string())
         }
         ApiError::LeaderTransferTimeout => Status::new(Code::Unavailable, error.to_string()),
+        ApiError::NoSpace => Status::new(Code::ResourceExhausted, error.to_string()),
         ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
     }
 }
