@@ -4,67 +4,8 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use support::{etcdctl_at, http_get};
-
-struct Process {
-    child: Option<Child>,
-    args: Vec<String>,
-    log: PathBuf,
-}
-
-impl Process {
-    fn spawn(&mut self) {
-        let log = std::fs::File::create(&self.log).expect("log file");
-        let child = Command::new(support::server_bin())
-            .args(&self.args)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("etcd-rs starts");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn healthy(port: u16) -> bool {
-    http_get(SocketAddr::from(([127, 0, 0, 1], port)), "/health")
-        .is_ok_and(|r| r.contains(r#"{"health":"true"}"#))
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+use support::cluster::{Cluster, wait_until};
+use support::etcdctl_at;
 
 fn out(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -72,40 +13,8 @@ fn out(output: &std::process::Output) -> String {
 
 #[test]
 fn three_processes_replicate_fail_over_and_catch_up() {
-    let dir = std::env::temp_dir().join(format!("etcd-rs-cluster-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let cluster = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut members: Vec<Process> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (client, peer))| Process {
-            child: None,
-            args: vec![
-                format!("--name=m{i}"),
-                format!("--data-dir={}", dir.join(format!("m{i}")).display()),
-                format!("--listen-client-urls=http://127.0.0.1:{client}"),
-                format!("--advertise-client-urls=http://127.0.0.1:{client}"),
-                format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
-                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
-                format!("--initial-cluster={cluster}"),
-                "--initial-cluster-token=cluster-test".into(),
-            ],
-            log: dir.join(format!("m{i}.log")),
-        })
-        .collect();
-    for member in &mut members {
-        member.spawn();
-    }
-    wait_until("every member healthy", || {
-        ports.iter().all(|(c, _)| healthy(*c))
-    });
+    let mut cluster = Cluster::start(3, "cluster-test");
+    let ports = cluster.ports.clone();
     let url = |i: usize| format!("http://127.0.0.1:{}", ports[i].0);
     let all = (0..3).map(url).collect::<Vec<_>>().join(",");
 
@@ -171,7 +80,7 @@ fn three_processes_replicate_fail_over_and_catch_up() {
             member_id.is_some() && member_id == leader_id
         })
         .unwrap_or_else(|| panic!("no leader in {status}"));
-    members[leader].kill();
+    cluster.members[leader].kill();
     let survivors: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     let survivors_urls = survivors
         .iter()
@@ -189,7 +98,7 @@ fn three_processes_replicate_fail_over_and_catch_up() {
     );
 
     // The killed member restarts on its data dir and catches up.
-    members[leader].spawn();
+    cluster.members[leader].spawn();
     wait_until("the restarted member catches up", || {
         out(&etcdctl_at(
             &url(leader),
@@ -229,6 +138,5 @@ fn three_processes_replicate_fail_over_and_catch_up() {
         hashes.iter().all(|h| *h == hashes[0]),
         "HashKV differs: {hashes:?}"
     );
-    drop(members);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(cluster);
 }

@@ -7,58 +7,18 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 use etcd_rs::linearizability::kv::{KvInput, KvOutput, check_kv};
 use etcd_rs::linearizability::{Operation, Verdict};
-use support::http_get;
+use support::cluster::Cluster;
 
 const CLIENTS: u64 = 6;
 const OPS_PER_CLIENT: u64 = 120;
 const KEYS: u64 = 3;
-
-struct Process(Option<Child>, Vec<String>);
-
-impl Process {
-    fn spawn(&mut self) {
-        let child = Command::new(support::server_bin())
-            .args(&self.1)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd-rs starts");
-        self.0 = Some(child);
-    }
-    fn kill(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-fn healthy(port: u16) -> bool {
-    http_get(SocketAddr::from(([127, 0, 0, 1], port)), "/health")
-        .is_ok_and(|r| r.contains(r#"{"health":"true"}"#))
-}
 
 /// One client's operations; `clock` orders calls and returns across clients.
 async fn client_ops(
@@ -148,48 +108,8 @@ async fn client_ops(
 
 #[test]
 fn a_history_through_a_leader_failover_is_linearizable() {
-    let dir = std::env::temp_dir().join(format!("etcd-rs-lin-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let cluster = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (_, p))| format!("m{i}=http://127.0.0.1:{p}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut members: Vec<Process> = ports
-        .iter()
-        .enumerate()
-        .map(|(i, (c, p))| {
-            Process(
-                None,
-                vec![
-                    format!("--name=m{i}"),
-                    format!("--data-dir={}", dir.join(format!("m{i}")).display()),
-                    format!("--listen-client-urls=http://127.0.0.1:{c}"),
-                    format!("--advertise-client-urls=http://127.0.0.1:{c}"),
-                    format!("--listen-peer-urls=http://127.0.0.1:{p}"),
-                    format!("--initial-advertise-peer-urls=http://127.0.0.1:{p}"),
-                    format!("--initial-cluster={cluster}"),
-                ],
-            )
-        })
-        .collect();
-    for m in &mut members {
-        m.spawn();
-    }
-    let started = Instant::now();
-    while !ports.iter().all(|(c, _)| healthy(*c)) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "cluster not healthy"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let endpoints: Vec<String> = ports
-        .iter()
-        .map(|(c, _)| format!("http://127.0.0.1:{c}"))
-        .collect();
+    let mut cluster = Cluster::start(3, "lin-test");
+    let endpoints = cluster.urls();
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let clock = Arc::new(AtomicU64::new(0));
@@ -198,9 +118,9 @@ fn a_history_through_a_leader_failover_is_linearizable() {
         .collect();
     // Midway, SIGKILL member 0 (the leader or not: either way a fault), then restart it.
     std::thread::sleep(Duration::from_millis(800));
-    members[0].kill();
+    cluster.members[0].kill();
     std::thread::sleep(Duration::from_millis(1500));
-    members[0].spawn();
+    cluster.members[0].spawn();
     let mut history = Vec::new();
     for task in tasks {
         history.extend(runtime.block_on(task).expect("client"));
@@ -219,6 +139,5 @@ fn a_history_through_a_leader_failover_is_linearizable() {
         answered > (CLIENTS * OPS_PER_CLIENT / 2) as usize,
         "most operations answered"
     );
-    drop(members);
-    let _ = std::fs::remove_dir_all(dir);
+    drop(cluster);
 }

@@ -9,6 +9,7 @@
 //! Each test file uses a different part of this module.
 #![allow(dead_code)] // each test binary compiles this module but uses only part of it
 
+pub mod cluster;
 pub mod gateway;
 pub mod golden;
 pub mod grpc_raw;
