@@ -81,6 +81,9 @@ pub struct MvccStore<B> {
     pub(super) poisoned: bool,
     /// Key → lease of the keys found attached to leases while rebuilding.
     restored_leases: Vec<LeaseChange>,
+    /// Bytes of the stored records (keys and values): the store's size in use, whatever
+    /// the backend's files hold besides (etcd's `dbSizeInUse`).
+    logical_bytes: u64,
 }
 
 impl<B: Backend> MvccStore<B> {
@@ -97,6 +100,7 @@ impl<B: Backend> MvccStore<B> {
             pending_meta: BTreeMap::new(),
             poisoned: false,
             restored_leases: Vec::new(),
+            logical_bytes: 0,
         };
         store.restore()?;
         Ok(store)
@@ -184,6 +188,7 @@ impl<B: Backend> MvccStore<B> {
         self.current_rev = 1;
         self.compact_rev = -1;
         self.restored_leases.clear();
+        self.logical_bytes = 0;
         self.restore()
     }
 
@@ -201,6 +206,7 @@ impl<B: Backend> MvccStore<B> {
                 .backend
                 .scan_records(&start, None, SCAN_CHUNK_RECORDS)?;
             for (key, value) in &chunk {
+                self.logical_bytes += (key.len() + value.len()) as u64;
                 let rk = RecordKey::from_bytes(key)?;
                 let kv = KeyValue::decode(value)?;
                 if rk.revision.main < last_main {
@@ -348,10 +354,21 @@ impl<B: Backend> MvccStore<B> {
             return Ok(());
         }
         let mut batch = WriteBatch::new();
+        let mut logical = self.logical_bytes;
         for (key, value) in std::mem::take(&mut self.pending_records) {
             match value {
-                Some(value) => batch.put_record(key, value),
-                None => batch.delete_record(key),
+                Some(value) => {
+                    logical += (key.len() + value.len()) as u64;
+                    batch.put_record(key, value);
+                }
+                None => {
+                    // Records are only removed by compaction: one read each to keep
+                    // the size in use exact.
+                    if let Some(old) = self.backend.get_record(&key)? {
+                        logical = logical.saturating_sub((key.len() + old.len()) as u64);
+                    }
+                    batch.delete_record(key);
+                }
             }
         }
         for (key, value) in std::mem::take(&mut self.pending_meta) {
@@ -364,7 +381,13 @@ impl<B: Backend> MvccStore<B> {
             self.poisoned = true;
             return Err(e.into());
         }
+        self.logical_bytes = logical;
         Ok(())
+    }
+
+    /// Bytes of the stored records (keys and values), committed.
+    pub fn size_in_use(&self) -> u64 {
+        self.logical_bytes
     }
 
     /// Reads `range` at the current revision or an older one (etcd's `Range`).

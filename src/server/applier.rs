@@ -220,9 +220,9 @@ pub struct HashKv(pub i64);
 #[rtype(result = "Result<(), String>")]
 pub struct Defragment;
 
-/// The backend's size on disk, in bytes.
+/// The backend's size: (bytes on disk, bytes of records in use).
 #[derive(Message)]
-#[rtype(result = "u64")]
+#[rtype(result = "(u64, u64)")]
 pub struct DbSize;
 
 /// Measures a backend's size on disk.
@@ -323,7 +323,9 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(&(member, no_space));
-        if raised || (self.size_of)(self.store.backend()) <= quota {
+        // The size in use, not the files' size: fjall's files include a preallocated
+        // journal and grow only as memtables flush.
+        if raised || self.store.size_in_use() <= quota {
             return;
         }
         if let Some(propose) = &self.propose {
@@ -806,9 +808,12 @@ impl<B: Backend + Unpin + 'static> Handler<Defragment> for Applier<B> {
 }
 
 impl<B: Backend + Unpin + 'static> Handler<DbSize> for Applier<B> {
-    type Result = u64;
+    type Result = MessageResult<DbSize>;
 
-    fn handle(&mut self, _: DbSize, _: &mut Context<Self>) -> u64 {
-        (self.size_of)(self.store.backend())
+    fn handle(&mut self, _: DbSize, _: &mut Context<Self>) -> Self::Result {
+        MessageResult((
+            (self.size_of)(self.store.backend()),
+            self.store.size_in_use(),
+        ))
     }
 }

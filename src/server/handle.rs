@@ -566,8 +566,8 @@ impl MemberHandle {
         &self.endpoints.watch
     }
 
-    /// The backend's size on disk.
-    pub async fn db_size(&self) -> u64 {
-        self.endpoints.db_size.send(DbSize).await.unwrap_or(0)
+    /// The backend's size: (bytes on disk, bytes of records in use).
+    pub async fn db_size(&self) -> (u64, u64) {
+        self.endpoints.db_size.send(DbSize).await.unwrap_or((0, 0))
     }
 }

@@ -78,7 +78,8 @@ impl Maintenance for MaintenanceService {
     ) -> Result<Response<pb::StatusResponse>, Status> {
         let raft = self.member.status();
         let applied = self.member.applied();
-        let db_size = self.member.db_size().await as i64;
+        let (db_size, in_use) = self.member.db_size().await;
+        let (db_size, in_use) = (db_size as i64, in_use as i64);
         self.member.metrics.db_total_size.set(db_size);
         Ok(Response::new(pb::StatusResponse {
             header: Some(self.member.header(applied.revision)),
@@ -89,7 +90,7 @@ impl Maintenance for MaintenanceService {
             raft_term: raft.term.0,
             raft_applied_index: applied.index.0,
             errors: Vec::new(),
-            db_size_in_use: db_size,
+            db_size_in_use: in_use,
             is_learner: raft.is_learner,
             ..Default::default()
         }))

@@ -171,3 +171,29 @@ fn a_failed_commit_stops_the_store() {
     assert_eq!(s.range(&range_req("k", "")), Err(Error::Poisoned));
     assert_eq!(s.commit(), Err(Error::Poisoned));
 }
+
+#[test]
+fn the_size_in_use_follows_writes_and_compaction_and_survives_a_reopen() {
+    let mut s = store();
+    assert_eq!(s.size_in_use(), 0);
+    for i in 0..10 {
+        put(&mut s, "k", &"v".repeat(100 + i));
+    }
+    s.commit().unwrap();
+    let written = s.size_in_use();
+    assert!(written > 1000, "ten values of 100+ bytes: {written}");
+    let rev = s.current_revision();
+    s.compact(&CompactionRequest {
+        revision: rev,
+        physical: true,
+    })
+    .unwrap();
+    s.commit().unwrap();
+    let compacted = s.size_in_use();
+    assert!(
+        compacted < written / 5,
+        "one revision left: {compacted} of {written}"
+    );
+    let reopened = MvccStore::open(s.into_backend()).unwrap();
+    assert_eq!(reopened.size_in_use(), compacted);
+}
