@@ -32,6 +32,14 @@ pub struct MemberMetrics {
     pub backend_commit_seconds: Histogram,
     /// `etcdrs_raft_persist_batch_entries`: entries per raft log write (group commit).
     pub proposals_batch: Histogram,
+    /// `etcd_mvcc_db_total_size_in_use_in_bytes`.
+    pub db_size_in_use: IntGauge,
+    /// `etcd_debugging_mvcc_keys_total`.
+    pub keys_total: IntGauge,
+    /// `etcd_debugging_mvcc_watcher_total`.
+    pub watchers: IntGauge,
+    /// `etcd_debugging_mvcc_slow_watcher_total`: watchers being caught up from the store.
+    pub slow_watchers: IntGauge,
     /// `etcdrs_raft_log_first_index`: the first index the raft log still holds (it moves
     /// when the log is compacted, every --snapshot-count applied entries).
     pub raft_log_first_index: IntGauge,
@@ -109,6 +117,19 @@ impl MemberMetrics {
                 "etcdrs_raft_persist_batch_entries",
                 "Raft log entries written per fsync (group commit).",
                 exponential_buckets(1.0, 2.0, 12)?,
+            )?,
+            db_size_in_use: gauge(
+                "etcd_mvcc_db_total_size_in_use_in_bytes",
+                "Total size of the underlying database logically in use in bytes.",
+            )?,
+            keys_total: gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.")?,
+            watchers: gauge(
+                "etcd_debugging_mvcc_watcher_total",
+                "Total number of watchers.",
+            )?,
+            slow_watchers: gauge(
+                "etcd_debugging_mvcc_slow_watcher_total",
+                "Total number of unsynced slow watchers.",
             )?,
             raft_log_first_index: gauge(
                 "etcdrs_raft_log_first_index",

@@ -52,6 +52,8 @@ async fn metrics(member: web::Data<MemberHandle>) -> HttpResponse {
         .metrics
         .proposals_applied
         .set(member.applied().index.0 as i64);
+    let (on_disk, _) = member.db_size().await;
+    member.metrics.db_total_size.set(on_disk as i64);
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(member.metrics.render())

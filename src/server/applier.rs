@@ -524,6 +524,10 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         let revision = self.store.current_revision();
         self.applied.send_replace(AppliedState { index, revision });
         self.metrics.current_revision.set(revision);
+        self.metrics.keys_total.set(self.store.index().len() as i64);
+        self.metrics
+            .db_size_in_use
+            .set(self.store.size_in_use() as i64);
     }
 }
 

@@ -200,8 +200,11 @@ where
             });
         let max_bytes = spec.limits.max_request_bytes;
         let interval = spec.watch_progress_interval;
+        let metrics = metrics.clone();
         WatchHub::start_in_arbiter(&watch_arbiter.handle(), move |_| {
-            WatchHub::new(history, header, revision, compacted, max_bytes, interval)
+            WatchHub::new(
+                history, header, revision, compacted, max_bytes, interval, metrics,
+            )
         })
     };
     applier.do_send(ConnectWatch(watch.clone().recipient()));

@@ -155,6 +155,7 @@ pub struct WatchHub {
     max_response_bytes: usize,
     progress_interval: Duration,
     catch_up_in_flight: bool,
+    metrics: Arc<crate::metrics::MemberMetrics>,
 }
 
 impl WatchHub {
@@ -167,6 +168,7 @@ impl WatchHub {
         compacted: i64,
         max_response_bytes: usize,
         progress_interval: Duration,
+        metrics: Arc<crate::metrics::MemberMetrics>,
     ) -> WatchHub {
         WatchHub {
             streams: HashMap::new(),
@@ -182,7 +184,21 @@ impl WatchHub {
                 progress_interval
             },
             catch_up_in_flight: false,
+            metrics,
         }
+    }
+
+    /// Updates the watcher gauges.
+    fn count_watchers(&self) {
+        let (mut all, mut slow) = (0, 0);
+        for stream in self.streams.values() {
+            for watcher in stream.watchers.values() {
+                all += 1;
+                slow += i64::from(!watcher.synced);
+            }
+        }
+        self.metrics.watchers.set(all);
+        self.metrics.slow_watchers.set(slow);
     }
 
     fn control(&self, stream: &Stream, response: pb::WatchResponse) {
@@ -600,6 +616,7 @@ impl Actor for WatchHub {
         ctx.set_mailbox_capacity(4096);
         ctx.run_interval(CATCH_UP_INTERVAL, |act, ctx| act.catch_up(ctx));
         ctx.run_interval(self.progress_interval, |act, _| act.notify_progress());
+        ctx.run_interval(Duration::from_secs(1), |act, _| act.count_watchers());
     }
 }
 
