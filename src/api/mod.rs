@@ -45,7 +45,9 @@ pub async fn serve_client_port(
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let incoming = ReceiverStream::new(grpc_rx).map_ok_stream();
+    let incoming = tokio_stream::StreamExt::map(ReceiverStream::new(grpc_rx), |stream| {
+        Ok::<_, std::io::Error>(AuthorityFix::new(stream))
+    });
     Server::builder()
         .add_service(health_service)
         .add_service(
@@ -77,21 +79,6 @@ pub async fn serve_client_port(
         )
         .serve_with_incoming(incoming)
         .await
-}
-
-/// Wraps a stream of connections as tonic's incoming stream of results.
-trait MapOkStream: Sized {
-    fn map_ok_stream(
-        self,
-    ) -> impl tokio_stream::Stream<Item = Result<AuthorityFix, std::io::Error>>;
-}
-
-impl MapOkStream for ReceiverStream<TcpStream> {
-    fn map_ok_stream(
-        self,
-    ) -> impl tokio_stream::Stream<Item = Result<AuthorityFix, std::io::Error>> {
-        tokio_stream::StreamExt::map(self, |stream| Ok(AuthorityFix::new(stream)))
-    }
 }
 
 async fn accept(listener: TcpListener, grpc: mpsc::Sender<TcpStream>, http: SocketAddr) {

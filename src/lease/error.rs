@@ -1,24 +1,6 @@
 //! Errors of the Lessor, with etcd's client-visible messages and gRPC codes.
 
-/// The gRPC status code etcd answers with for a lease error.
-///
-/// Our own copy of the few codes the Lease service uses, with the numeric values of the
-/// gRPC specification, so this module needs no gRPC dependency; the API layer maps it to
-/// `tonic::Code` one to one (as it does `mvcc::GrpcCode`, which lacks
-/// `FAILED_PRECONDITION` and `UNKNOWN`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum GrpcCode {
-    /// `UNKNOWN` (2): what etcd's `togRPCError` answers for an error it has no mapping for.
-    Unknown = 2,
-    /// `NOT_FOUND` (5).
-    NotFound = 5,
-    /// `FAILED_PRECONDITION` (9).
-    FailedPrecondition = 9,
-    /// `OUT_OF_RANGE` (11).
-    OutOfRange = 11,
-    /// `DATA_LOSS` (15).
-    DataLoss = 15,
-}
+pub use crate::mvcc::GrpcCode;
 
 /// Errors of the Lessor.
 ///

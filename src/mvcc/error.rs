@@ -2,15 +2,19 @@
 
 /// The gRPC status code etcd answers with for an error.
 ///
-/// Our own copy of the few codes the KV service uses, with the numeric values of the gRPC
-/// specification, so this module needs no gRPC dependency; the API layer maps it to
-/// `tonic::Code` one to one.
+/// Our own copy of the few codes the KV and Lease services use, with the numeric values
+/// of the gRPC specification, so the pure modules need no gRPC dependency; the API layer
+/// maps it to `tonic::Code` one to one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum GrpcCode {
+    /// `UNKNOWN` (2): what etcd's `togRPCError` answers for an error it has no mapping for.
+    Unknown = 2,
     /// `INVALID_ARGUMENT` (3).
     InvalidArgument = 3,
     /// `NOT_FOUND` (5).
     NotFound = 5,
+    /// `FAILED_PRECONDITION` (9).
+    FailedPrecondition = 9,
     /// `OUT_OF_RANGE` (11).
     OutOfRange = 11,
     /// `UNAVAILABLE` (14).

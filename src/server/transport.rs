@@ -64,28 +64,12 @@ impl InProcessNetwork {
         }
     }
 
-    /// Cuts the link from `from` to `to` (one way).
-    pub fn cut_link(&self, from: NodeId, to: NodeId) {
-        self.cut
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert((from, to));
-    }
-
     /// Restores every link.
     pub fn heal(&self) {
         self.cut
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
-    }
-
-    /// Disconnects member `id` (it stopped).
-    pub fn unregister(&self, id: NodeId) {
-        self.peers
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&id);
     }
 }
 

@@ -34,11 +34,6 @@ impl WaitRegistry {
         }
     }
 
-    /// Requests still waiting (a gauge: etcd_server_proposals_pending).
-    pub fn pending(&self) -> usize {
-        self.lock().len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<ApplyResult>>> {
         self.waiting
             .lock()

@@ -62,10 +62,9 @@ impl Cluster for ClusterService {
                 is_learner: m.is_learner,
             })
             .collect();
-        let mut header = self.member.header(0);
-        header.revision = 0;
+        // etcd's MemberList header carries no revision.
         Ok(Response::new(pb::MemberListResponse {
-            header: Some(header),
+            header: Some(self.member.header(0)),
             members,
         }))
     }

@@ -20,29 +20,26 @@ pub fn status(error: ApiError) -> Status {
     }
 }
 
-/// The status etcd answers for a store error.
-pub fn mvcc_status(error: &mvcc::Error) -> Status {
-    let code = match error.grpc_code() {
+fn code(code: GrpcCode) -> Code {
+    match code {
+        GrpcCode::Unknown => Code::Unknown,
         GrpcCode::InvalidArgument => Code::InvalidArgument,
         GrpcCode::NotFound => Code::NotFound,
+        GrpcCode::FailedPrecondition => Code::FailedPrecondition,
         GrpcCode::OutOfRange => Code::OutOfRange,
         GrpcCode::Unavailable => Code::Unavailable,
         GrpcCode::DataLoss => Code::DataLoss,
-    };
-    Status::new(code, error.to_string())
+    }
+}
+
+/// The status etcd answers for a store error.
+pub fn mvcc_status(error: &mvcc::Error) -> Status {
+    Status::new(code(error.grpc_code()), error.to_string())
 }
 
 /// The status etcd answers for a lessor error.
 pub fn lease_status(error: &crate::lease::LeaseError) -> Status {
-    use crate::lease::GrpcCode as L;
-    let code = match error.grpc_code() {
-        L::Unknown => Code::Unknown,
-        L::NotFound => Code::NotFound,
-        L::FailedPrecondition => Code::FailedPrecondition,
-        L::OutOfRange => Code::OutOfRange,
-        L::DataLoss => Code::DataLoss,
-    };
-    Status::new(code, error.to_string())
+    Status::new(code(error.grpc_code()), error.to_string())
 }
 
 /// The answer to a call this member does not serve yet: a clear refusal, never a fake
