@@ -65,18 +65,11 @@ fn member(args: &[String]) -> ExitCode {
         eprintln!("etcd-rs: warning: {warning}");
     }
     let config = parsed.config;
-    if config.initial_cluster_state != config::ClusterState::New {
-        eprintln!(
-            "etcd-rs: --initial-cluster-state=existing needs membership changes over the \
-             network, which are not implemented yet; refusing to start"
-        );
-        return ExitCode::from(1);
-    }
     if let Err(e) = config.initial_members() {
         return config_exit(&e);
     }
-    let planned = match process::plan(std::slice::from_ref(&config), false) {
-        Ok(planned) => planned,
+    let planned = match process::plan_process(&config) {
+        Ok(planned) => vec![planned],
         Err(e) => {
             eprintln!("etcd-rs: {e}");
             return ExitCode::from(1);

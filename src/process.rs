@@ -82,7 +82,11 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
     }
     let mut planned = Vec::new();
     for config in configs {
-        config.verify_bootstrap().map_err(config_error)?;
+        if config.initial_cluster_state == crate::config::ClusterState::Existing {
+            config.verify_join_existing().map_err(config_error)?;
+        } else {
+            config.verify_bootstrap().map_err(config_error)?;
+        }
         let election_timeout = Duration::from_millis(config.election_timeout_ms);
         let identity = Identity {
             member_id: config.member_id().map_err(config_error)?.0,
@@ -111,6 +115,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 watch_progress_interval: config.experimental_watch_progress_notify_interval,
                 snapshot_count: config.snapshot_count,
                 quota_bytes: config.quota_backend_bytes_limit(),
+                join: config.initial_cluster_state == crate::config::ClusterState::Existing,
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
@@ -118,6 +123,145 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
     }
     Ok(planned)
 }
+
+/// The file under --data-dir that records who the member is once it first started
+/// (member id and cluster id): after that, the flags of the initial cluster are ignored,
+/// as etcd ignores them once its WAL exists.
+const IDENTITY_FILE: &str = "etcd-rs-identity.json";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredIdentity {
+    member_id: u64,
+    cluster_id: u64,
+}
+
+/// Plans the one member of a process (peers over TCP). A member that joins a running
+/// cluster (`--initial-cluster-state existing`) asks the peers of --initial-cluster
+/// who it is; its identity is recorded in its data dir before it starts.
+pub fn plan_process(config: &MemberConfig) -> Result<PlannedMember, RunError> {
+    let mut planned = plan(std::slice::from_ref(config), false)?
+        .pop()
+        .ok_or_else(|| RunError::Config("no member to run".into()))?;
+    let path = config.data_dir.join(IDENTITY_FILE);
+    let identity = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice::<StoredIdentity>(&bytes)
+            .map_err(|e| RunError::Config(format!("{} is damaged: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let identity = if planned.spec.join {
+                let (identity, members) = join_cluster(config)?;
+                planned.spec.members = members;
+                identity
+            } else {
+                StoredIdentity {
+                    member_id: planned.spec.identity.member_id,
+                    cluster_id: planned.spec.identity.cluster_id,
+                }
+            };
+            store_identity(&config.data_dir, &path, &identity)?;
+            identity
+        }
+        Err(e) => return Err(RunError::Io(format!("reading {}: {e}", path.display()))),
+    };
+    planned.spec.identity.member_id = identity.member_id;
+    planned.spec.identity.cluster_id = identity.cluster_id;
+    Ok(planned)
+}
+
+fn store_identity(
+    dir: &std::path::Path,
+    path: &std::path::Path,
+    identity: &StoredIdentity,
+) -> Result<(), RunError> {
+    use std::io::Write as _;
+    let io = |e: std::io::Error| {
+        RunError::Io(format!(
+            "recording the member's identity in {}: {e}",
+            path.display()
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary).map_err(io)?;
+    file.write_all(&serde_json::to_vec(identity).expect("identity serializes"))
+        .map_err(io)?;
+    file.sync_all().map_err(io)?;
+    std::fs::rename(&temporary, path).map_err(io)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io)
+}
+
+/// Asks the other members of --initial-cluster for the cluster: this member's id is the
+/// one added (`etcdctl member add`) with its --initial-advertise-peer-urls.
+fn join_cluster(config: &MemberConfig) -> Result<(StoredIdentity, Vec<MemberInfo>), RunError> {
+    let mut mine = config.initial_advertise_peer_urls.clone();
+    mine.sort();
+    let peers: Vec<String> = config
+        .initial_members()
+        .map_err(|e| RunError::Config(e.to_string()))?
+        .into_iter()
+        .filter(|m| m.name != config.name)
+        .flat_map(|m| m.peer_urls)
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Io(e.to_string()))?;
+    let mut failures = Vec::new();
+    for _ in 0..JOIN_ATTEMPTS {
+        for url in &peers {
+            let info = match runtime.block_on(crate::transport::network::query_members(url)) {
+                Ok(json) => crate::server::membership::ClusterInfo::decode(&json)
+                    .map_err(|e| RunError::Config(format!("member at {url}: {e}")))?,
+                Err(why) => {
+                    failures.push(format!("{url}: {why}"));
+                    continue;
+                }
+            };
+            let me = info.members.iter().find(|m| {
+                let mut urls = m.peer_urls.clone();
+                urls.sort();
+                urls == mine
+            });
+            let Some(me) = me else {
+                return Err(RunError::Config(format!(
+                    "the cluster has no member with peer URLs {mine:?}: add it first (etcdctl member add {} --peer-urls={})",
+                    config.name,
+                    mine.join(",")
+                )));
+            };
+            let identity = StoredIdentity {
+                member_id: me.id,
+                cluster_id: info.cluster_id,
+            };
+            let members = info
+                .members
+                .iter()
+                .map(|m| MemberInfo {
+                    id: m.id,
+                    name: if m.id == me.id {
+                        config.name.clone()
+                    } else {
+                        m.name.clone()
+                    },
+                    peer_urls: m.peer_urls.clone(),
+                    client_urls: Vec::new(),
+                    is_learner: m.is_learner,
+                })
+                .collect();
+            return Ok((identity, members));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    failures.dedup();
+    Err(RunError::Config(format!(
+        "cannot fetch the cluster's members from the peers of --initial-cluster: {}",
+        failures.join("; ")
+    )))
+}
+
+/// Rounds of asking every peer before a joining member gives up (half a second apart).
+const JOIN_ATTEMPTS: usize = 20;
 
 fn listen_addresses(urls: &[String]) -> Result<Vec<SocketAddr>, RunError> {
     let mut out = Vec::new();
@@ -192,6 +336,7 @@ pub fn run(
             ),
         });
         let mut running = Vec::new();
+        let (removed_tx, mut removed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         for (member, (bound, peer_listeners)) in members.into_iter().zip(listeners) {
             let name = member.spec.identity.name.clone();
             let peer_network = match mode {
@@ -227,6 +372,16 @@ pub fn run(
             handle.handle.join_directory(&directory);
             let publisher = handle.handle.clone();
             api_handle.spawn(async move { publisher.publish_attributes().await });
+            let (watched, removed) = (handle.handle.clone(), removed_tx.clone());
+            api_handle.spawn(async move {
+                let mut applied = watched.applied_changes();
+                while applied.changed().await.is_ok() {
+                    if watched.is_removed() {
+                        let _ = removed.send(watched.identity.name.clone());
+                        return;
+                    }
+                }
+            });
             let http = start_http(handle.handle.clone(), dev.clone())?;
             for listener in bound {
                 let member = handle.handle.clone();
@@ -246,7 +401,20 @@ pub fn run(
             running.push(handle);
         }
         started();
-        shutdown_signal().await;
+        loop {
+            tokio::select! {
+                () = shutdown_signal() => break,
+                Some(name) = removed_rx.recv() => {
+                    eprintln!("etcd-rs: member {name} has been permanently removed from the cluster");
+                    // etcd stops a removed member; in dev mode the others go on.
+                    if mode == PeerMode::Tcp {
+                        // etcd's delay, so the answer to the removal gets out first.
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                }
+            }
+        }
         eprintln!("etcd-rs: stopping");
         for member in running {
             member.stop();

@@ -43,7 +43,7 @@ mod tests;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use cluster::{ClusterId, InitialMember};
+pub use cluster::{ClusterId, InitialMember, member_id};
 pub use error::ConfigError;
 
 /// etcd's default `--initial-cluster`, from the default name and peer URL.

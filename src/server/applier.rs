@@ -14,6 +14,7 @@ use prost::Message as _;
 use tokio::sync::watch;
 
 use super::convert;
+use super::membership::{ChangeKind, ConfContext, Member, Membership, SharedMembership};
 use super::raft_node::{Applied, Propose};
 use super::wait::WaitRegistry;
 use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
@@ -24,7 +25,7 @@ use crate::lease::{
 use crate::metrics::MemberMetrics;
 use crate::mvcc::{self, AppliedIndex, Backend, MvccStore};
 use crate::pb::etcdserverpb as pb;
-use crate::raft::{Entry, EntryType, LogIndex};
+use crate::raft::{ConfChange, Entry, EntryType, LogIndex};
 
 /// What applying one request answered.
 #[derive(Clone, Debug)]
@@ -55,6 +56,8 @@ pub enum AppliedResponse {
     LeaseCheckpoint,
     /// A member's attributes were recorded.
     MemberAttributes,
+    /// A membership change was applied.
+    Membership,
     /// An alarm was raised or cleared: whether that changed anything.
     Alarm(bool),
 }
@@ -100,6 +103,8 @@ pub struct ConnectRaft {
     pub member_id: u64,
     /// --quota-backend-bytes (None: no quota).
     pub quota_bytes: Option<u64>,
+    /// Told after each change of the membership.
+    pub membership_changed: Recipient<super::raft_node::MembershipChanged>,
 }
 
 /// A keep-alive (leader only): the TTL renewed.
@@ -151,6 +156,16 @@ fn load_alarms<B: Backend>(
         }
     }
     Ok(())
+}
+
+/// The meta entry of the membership (JSON, see [`Membership::encode`]).
+const MEMBERSHIP_META: &[u8] = b"membership";
+
+fn load_membership<B: Backend>(store: &MvccStore<B>) -> Result<Option<Membership>, mvcc::Error> {
+    store
+        .meta(MEMBERSHIP_META)?
+        .map(|bytes| Membership::decode(&bytes).map_err(mvcc::Error::Corrupt))
+        .transpose()
 }
 
 /// The meta prefix of members' published attributes (+ member id, 8 bytes big-endian).
@@ -236,6 +251,9 @@ pub struct Applier<B: Backend> {
     attributes: super::handle::Attributes,
     /// Raised alarms, shared with the API layer.
     alarms: super::handle::Alarms,
+    /// The members, shared with the API layer.
+    membership: SharedMembership,
+    membership_changed: Option<Recipient<super::raft_node::MembershipChanged>>,
     /// This member, and its --quota-backend-bytes (None: no quota).
     quota: (u64, Option<u64>),
     /// When the backend's size was last compared with the quota.
@@ -271,6 +289,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         mut store: MvccStore<B>,
         mut lessor: Lessor,
         attributes: super::handle::Attributes,
+        membership: (SharedMembership, Option<Membership>),
         raft_status: watch::Receiver<super::raft_node::RaftStatus>,
         wait: Arc<WaitRegistry>,
         applied: watch::Sender<AppliedState>,
@@ -283,11 +302,27 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         load_attributes(&store, &attributes)?;
         let alarms = super::handle::Alarms::default();
         load_alarms(&store, &alarms)?;
+        let (membership, seed) = membership;
+        match load_membership(&store)? {
+            Some(stored) => *write(&membership) = stored,
+            None => {
+                // A new member of a new cluster: the initial cluster, recorded now so it
+                // travels with snapshots. One joining a cluster learns it from its
+                // leader's snapshot.
+                if let Some(seed) = seed {
+                    store.set_meta(MEMBERSHIP_META, seed.encode());
+                    store.commit()?;
+                    *write(&membership) = seed;
+                }
+            }
+        }
         Ok(Applier {
             store,
             lessor,
             attributes,
             alarms,
+            membership,
+            membership_changed: None,
             quota: (0, None),
             quota_checked: std::time::Instant::now(),
             raft_status,
@@ -506,6 +541,18 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 .insert(member.id, (member.name.clone(), member.client_urls.clone()));
             return Ok(AppliedResponse::MemberAttributes);
         }
+        if let Some(update) = &request.member_peer_urls {
+            let context = ConfContext {
+                request_id: 0,
+                kind: ChangeKind::Update,
+                member: Member {
+                    id: update.id,
+                    peer_urls: update.peer_urls.clone(),
+                    ..Member::default()
+                },
+            };
+            return self.apply_membership(&context);
+        }
         if let Some(checkpoint) = &request.lease_checkpoint {
             for c in &checkpoint.checkpoints {
                 if self.lessor.checkpoint(c.id, c.remaining_ttl).is_some() {
@@ -518,6 +565,43 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             mvcc::Error::Corrupt("a committed request of a kind this member cannot apply".into())
                 .into(),
         )
+    }
+
+    /// Applies a membership change and records the membership in the same batch.
+    fn apply_membership(&mut self, context: &ConfContext) -> ApplyResult {
+        let mut membership = write(&self.membership);
+        membership.apply(context)?;
+        self.store.set_meta(MEMBERSHIP_META, membership.encode());
+        drop(membership);
+        if let Some(changed) = &self.membership_changed {
+            changed.do_send(super::raft_node::MembershipChanged);
+        }
+        Ok(AppliedResponse::Membership)
+    }
+
+    /// A committed conf change: (the proposer's request id, its result), or None for
+    /// one that carries no membership change (leaving a joint configuration).
+    fn apply_conf_change(&mut self, entry: &Entry) -> Option<(u64, ApplyResult)> {
+        let change = match ConfChange::decode(&entry.data) {
+            Ok(change) => change,
+            Err(e) => {
+                eprintln!(
+                    "etcd-rs: committed conf change {} unreadable: {e}",
+                    entry.index
+                );
+                return None;
+            }
+        };
+        if change.context.is_empty() {
+            return None;
+        }
+        match ConfContext::decode(&change.context) {
+            Ok(context) => Some((context.request_id, self.apply_membership(&context))),
+            Err(e) => {
+                eprintln!("etcd-rs: committed conf change {}: {e}", entry.index);
+                None
+            }
+        }
     }
 
     fn publish(&mut self, index: LogIndex) {
@@ -562,7 +646,9 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
                 // Applied before a restart: its effects are in the store already.
                 continue;
             }
-            if entry.entry_type == EntryType::Normal && !entry.data.is_empty() {
+            if entry.entry_type == EntryType::ConfChange {
+                results.extend(self.apply_conf_change(&entry));
+            } else if entry.entry_type == EntryType::Normal && !entry.data.is_empty() {
                 match pb::InternalRaftRequest::decode(entry.data.as_slice()) {
                     Ok(request) => {
                         let result = self.apply(&request, &mut events);
@@ -651,6 +737,10 @@ impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
         self.compact = Some(connect.compact);
         self.snapshot_count = connect.snapshot_count.max(1);
         self.quota = (connect.member_id, connect.quota_bytes);
+        connect
+            .membership_changed
+            .do_send(super::raft_node::MembershipChanged);
+        self.membership_changed = Some(connect.membership_changed);
         self.last_compaction = self.store.applied_index().map_or(0, |a| a.index);
     }
 }
@@ -768,6 +858,14 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
         }
         let leases = load_leases(&self.store).map_err(|e| e.to_string())?;
         load_attributes(&self.store, &self.attributes).map_err(|e| e.to_string())?;
+        write(&self.alarms).clear();
+        load_alarms(&self.store, &self.alarms).map_err(|e| e.to_string())?;
+        if let Some(membership) = load_membership(&self.store).map_err(|e| e.to_string())? {
+            *write(&self.membership) = membership;
+            if let Some(changed) = &self.membership_changed {
+                changed.do_send(super::raft_node::MembershipChanged);
+            }
+        }
         let attachments = self.store.take_restored_lease_attachments();
         self.lessor.restore(leases, &attachments);
         let index = self.store.applied_index().map_or(0, |a| a.index);
@@ -820,4 +918,10 @@ impl<B: Backend + Unpin + 'static> Handler<DbSize> for Applier<B> {
             self.store.size_in_use(),
         ))
     }
+}
+
+/// A write lock that survives a panicked writer (the data is replaced whole).
+fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -87,6 +87,17 @@ pub enum ApiError {
     /// MoveLeader did not complete in time.
     #[error("etcdserver: request timed out, leader transfer took too long")]
     LeaderTransferTimeout,
+    /// A membership change refused (etcd's message, byte for byte).
+    #[error(transparent)]
+    Membership(#[from] super::membership::MembershipError),
+}
+
+/// Where a call only the leader serves goes.
+pub enum LeaderRoute {
+    /// The leader runs in this process (this member, or another in dev mode).
+    Local(MemberHandle),
+    /// The leader is another process: its client port.
+    Remote(tonic::transport::Channel),
 }
 
 /// The actors a handle talks to.
@@ -103,6 +114,10 @@ pub struct Endpoints {
     pub watch: actix::Addr<super::watch_hub::WatchHub>,
     /// Leadership transfers.
     pub transfer: Recipient<super::raft_node::TransferLeader>,
+    /// Membership changes.
+    pub conf_change: Recipient<super::raft_node::ProposeConfChange>,
+    /// The leader's view of its peers.
+    pub leader_view: Recipient<super::raft_node::GetLeaderView>,
     /// Keep-alives (the Applier's lessor).
     pub keep_alive: Recipient<super::applier::KeepAlive>,
     /// Lease TimeToLive.
@@ -134,8 +149,8 @@ pub type Directory = Arc<std::sync::RwLock<std::collections::HashMap<u64, Member
 pub struct MemberHandle {
     /// Who the member is.
     pub identity: Arc<Identity>,
-    /// The cluster's members.
-    pub members: Arc<Vec<MemberInfo>>,
+    /// The cluster's members, as applied.
+    pub membership: super::membership::SharedMembership,
     /// Request limits.
     pub limits: Limits,
     /// The member's metrics.
@@ -153,6 +168,11 @@ pub struct MemberHandle {
     channels: Arc<std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
 }
 
+/// A majority of `n` voters.
+fn quorum(n: usize) -> usize {
+    n / 2 + 1
+}
+
 /// How long to wait before proposing again when no leader is known.
 const NO_LEADER_RETRY: Duration = Duration::from_millis(20);
 
@@ -164,7 +184,6 @@ impl MemberHandle {
     )]
     pub fn new(
         identity: Identity,
-        members: Vec<MemberInfo>,
         limits: Limits,
         metrics: Arc<MemberMetrics>,
         endpoints: Endpoints,
@@ -173,6 +192,7 @@ impl MemberHandle {
         wait: Arc<WaitRegistry>,
         attributes: Attributes,
         alarms: Alarms,
+        membership: super::membership::SharedMembership,
     ) -> MemberHandle {
         // etcd's request ids: the member id's low 16 bits, then milliseconds and a
         // counter, so ids stay unique across restarts.
@@ -182,7 +202,7 @@ impl MemberHandle {
         let first = ((identity.member_id & 0xffff) << 48) | ((millis << 8) & ((1 << 48) - 1));
         MemberHandle {
             identity: Arc::new(identity),
-            members: Arc::new(members),
+            membership,
             limits,
             metrics,
             endpoints: Arc::new(endpoints),
@@ -277,6 +297,234 @@ impl MemberHandle {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(url, channel.clone());
         Some(channel)
+    }
+
+    /// Where the leader serves calls only it answers; waits (up to the request timeout)
+    /// for a leader to be known and reachable.
+    pub async fn leader_route(&self) -> Result<LeaderRoute, ApiError> {
+        let deadline = Instant::now() + self.limits.request_timeout;
+        loop {
+            if let Some(leader) = self.leader_handle() {
+                return Ok(LeaderRoute::Local(leader));
+            }
+            if let Some(channel) = self.remote_leader().await {
+                return Ok(LeaderRoute::Remote(channel));
+            }
+            if Instant::now() >= deadline {
+                return Err(ApiError::Timeout);
+            }
+            tokio::time::sleep(NO_LEADER_RETRY).await;
+        }
+    }
+
+    /// The members as MemberList shows them: names and client URLs as each member
+    /// published them (a member added but not started yet has neither).
+    pub fn member_list(&self) -> Vec<pb::Member> {
+        let membership = self
+            .membership
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let attributes = self
+            .attributes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        membership
+            .members
+            .values()
+            .map(|m| {
+                let (name, client_urls) = attributes
+                    .get(&m.id)
+                    .cloned()
+                    .unwrap_or_else(|| (m.name.clone(), Vec::new()));
+                pb::Member {
+                    id: m.id,
+                    name,
+                    peer_ur_ls: m.peer_urls.clone(),
+                    client_ur_ls: client_urls,
+                    is_learner: m.is_learner,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether this member was removed from the cluster.
+    pub fn is_removed(&self) -> bool {
+        self.membership
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .removed
+            .contains(&self.identity.member_id)
+    }
+
+    /// The applied state, to wait on.
+    pub fn applied_changes(&self) -> watch::Receiver<AppliedState> {
+        self.applied.clone()
+    }
+
+    /// The leader's view of its peers (None: this member does not lead).
+    async fn leader_view(&self) -> Result<super::raft_node::LeaderView, ApiError> {
+        self.endpoints
+            .leader_view
+            .send(super::raft_node::GetLeaderView)
+            .await
+            .map_err(|_| ApiError::Stopped)?
+            .ok_or(ApiError::NotLeader)
+    }
+
+    /// etcd's MemberAdd, on the leader: the new member.
+    pub async fn member_add(
+        &self,
+        peer_urls: Vec<String>,
+        is_learner: bool,
+    ) -> Result<super::membership::Member, ApiError> {
+        use super::membership::{ChangeKind, Member, MembershipError, new_member_id};
+        if peer_urls.is_empty()
+            || !peer_urls
+                .iter()
+                .all(|u| super::membership::valid_peer_url(u))
+        {
+            return Err(MembershipError::BadUrls.into());
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let member = Member {
+            id: new_member_id(&peer_urls, now),
+            peer_urls,
+            name: String::new(),
+            is_learner,
+        };
+        self.read_membership().check_add(&member)?;
+        if !is_learner {
+            // etcd's --strict-reconfig-check: with the new voter, the started voters
+            // must still be a quorum.
+            let view = self.leader_view().await?;
+            let voters: Vec<u64> = self.read_membership().voters().collect();
+            let started = voters.iter().filter(|v| view.active.contains(v)).count();
+            if started < quorum(voters.len() + 1) {
+                return Err(MembershipError::NotEnoughStarted.into());
+            }
+        }
+        let kind = if is_learner {
+            ChangeKind::AddLearner
+        } else {
+            ChangeKind::Add
+        };
+        self.change_membership(kind, member.clone()).await?;
+        Ok(member)
+    }
+
+    /// etcd's MemberRemove, on the leader.
+    pub async fn member_remove(&self, id: u64) -> Result<(), ApiError> {
+        use super::membership::{ChangeKind, MembershipError};
+        let member = {
+            let membership = self.read_membership();
+            membership.check_remove(id)?;
+            membership.members[&id].clone()
+        };
+        if !member.is_learner {
+            // Without it, the started voters must still be a quorum.
+            let view = self.leader_view().await?;
+            let voters: Vec<u64> = self
+                .read_membership()
+                .voters()
+                .filter(|v| *v != id)
+                .collect();
+            let started = voters.iter().filter(|v| view.active.contains(v)).count();
+            if started < quorum(voters.len()) {
+                return Err(MembershipError::NotEnoughStarted.into());
+            }
+        }
+        self.change_membership(ChangeKind::Remove, member).await
+    }
+
+    /// etcd's MemberPromote, on the leader: only a learner that has most of the log.
+    pub async fn member_promote(&self, id: u64) -> Result<(), ApiError> {
+        use super::membership::{ChangeKind, LEARNER_READY_PERCENT, MembershipError};
+        let member = {
+            let membership = self.read_membership();
+            membership.check_promote(id)?;
+            membership.members[&id].clone()
+        };
+        let view = self.leader_view().await?;
+        let learner = view.matched.get(&id).copied().unwrap_or(0);
+        if (learner as f64) < view.leader_match as f64 * LEARNER_READY_PERCENT {
+            return Err(MembershipError::LearnerNotReady.into());
+        }
+        self.change_membership(ChangeKind::Promote, member).await
+    }
+
+    /// etcd's MemberUpdate: new peer URLs for a member.
+    pub async fn member_update(&self, id: u64, peer_urls: Vec<String>) -> Result<(), ApiError> {
+        use super::membership::MembershipError;
+        if peer_urls.is_empty()
+            || !peer_urls
+                .iter()
+                .all(|u| super::membership::valid_peer_url(u))
+        {
+            return Err(MembershipError::BadUrls.into());
+        }
+        self.read_membership().check_update(id, &peer_urls)?;
+        let request = pb::InternalRaftRequest {
+            member_peer_urls: Some(pb::MemberPeerUrls { id, peer_urls }),
+            ..Default::default()
+        };
+        self.propose(request).await.map(|_| ())
+    }
+
+    fn read_membership(&self) -> std::sync::RwLockReadGuard<'_, super::membership::Membership> {
+        self.membership
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Proposes a membership conf change and waits until it is applied here.
+    async fn change_membership(
+        &self,
+        kind: super::membership::ChangeKind,
+        member: super::membership::Member,
+    ) -> Result<(), ApiError> {
+        let request_id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let context = super::membership::ConfContext {
+            request_id,
+            kind,
+            member,
+        };
+        let change = context
+            .to_conf_change()
+            .expect("every change but an update is a conf change");
+        let deadline = Instant::now() + self.limits.request_timeout;
+        let result = self.wait.register(request_id);
+        loop {
+            let sent = self
+                .endpoints
+                .conf_change
+                .send(super::raft_node::ProposeConfChange(change.clone()))
+                .await;
+            match sent {
+                Ok(Ok(())) => break,
+                Ok(Err(ProposeError::NoLeader)) if Instant::now() < deadline => {
+                    tokio::time::sleep(NO_LEADER_RETRY).await;
+                }
+                Ok(Err(ProposeError::NoLeader)) => {
+                    self.wait.cancel(request_id);
+                    return Err(ApiError::Timeout);
+                }
+                Ok(Err(ProposeError::Stopped)) | Err(_) => {
+                    self.wait.cancel(request_id);
+                    return Err(ApiError::Stopped);
+                }
+            }
+        }
+        let outcome = match tokio::time::timeout_at(deadline.into(), result).await {
+            Ok(Ok(result)) => result.map(|_| ()),
+            Ok(Err(_)) => Err(ApiError::Stopped),
+            Err(_) => Err(ApiError::Timeout),
+        };
+        if outcome.is_err() {
+            self.wait.cancel(request_id);
+        }
+        outcome
     }
 
     /// Joins the process's directory of members (and shares it).

@@ -19,7 +19,7 @@ use super::watch_hub::WatchHub;
 use crate::lease::{ETCD_RS_CHECKPOINT_INTERVAL_MS, Lessor, LessorConfig};
 use crate::metrics::MemberMetrics;
 use crate::mvcc::{Backend, MemBackend, MvccStore};
-use crate::raft::{ConfState, Config, LogIndex, NodeId, RawNode, StorageError};
+use crate::raft::{ConfState, Config, NodeId, RawNode, StorageError};
 use crate::storage::MemberStore;
 
 /// Where a member keeps its state.
@@ -52,6 +52,9 @@ pub struct MemberSpec {
     pub snapshot_count: u64,
     /// --quota-backend-bytes (None: no quota).
     pub quota_bytes: Option<u64>,
+    /// --initial-cluster-state existing: the member joins a running cluster, which
+    /// sends it everything (its log starts empty, with no configuration).
+    pub join: bool,
 }
 
 /// Why a member could not start.
@@ -122,7 +125,7 @@ pub fn start_member(
         StorageKind::Disk(dir) => {
             let store = MemberStore::open(&dir)?;
             let log = store.raft_storage();
-            if log.is_empty()? {
+            if log.is_empty()? && !spec.join {
                 log.bootstrap(voters)?;
             }
             let size_of: SizeOf<_> = Box::new(|b: &crate::storage::FjallBackend| b.disk_size());
@@ -150,7 +153,6 @@ where
     let network = network;
     let metrics = Arc::new(MemberMetrics::new()?);
     let store = MvccStore::open(backend)?;
-    let applied = store.applied_index()?;
     let (revision, compacted) = (store.current_revision(), store.compacted_revision());
     let id = NodeId(spec.identity.member_id);
 
@@ -158,7 +160,8 @@ where
     let mut config = Config::new(id);
     config.heartbeat_ticks = 1;
     config.election_ticks = (spec.election_timeout.as_millis() as u64 / heartbeat_ms).max(2);
-    config.applied = LogIndex(applied.index);
+    // Raft hands out again every committed entry after its snapshot: the Applier skips
+    // those its store holds, and conf changes among them rebuild the configuration.
     config.seed = id.0
         ^ std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -173,10 +176,22 @@ where
     lessor_config.checkpoint_interval_ms = ETCD_RS_CHECKPOINT_INTERVAL_MS;
     let lessor = Lessor::new(lessor_config);
     let attributes = super::handle::Attributes::default();
+    let membership = super::membership::SharedMembership::default();
+    let seed = (!spec.join).then(|| {
+        super::membership::Membership::bootstrap(spec.members.iter().map(|m| {
+            super::membership::Member {
+                id: m.id,
+                peer_urls: m.peer_urls.clone(),
+                name: m.name.clone(),
+                is_learner: m.is_learner,
+            }
+        }))
+    });
     let applier_state = Applier::new(
         store,
         lessor,
         attributes.clone(),
+        (membership.clone(), seed),
         status_rx.clone(),
         wait.clone(),
         applied_tx,
@@ -219,6 +234,7 @@ where
         let (applier, metrics) = (applier.clone().recipient(), metrics.clone());
         let election_timeout = spec.election_timeout;
         let tick = spec.heartbeat;
+        let membership = membership.clone();
         RaftNode::start_in_arbiter(&raft_arbiter.handle(), move |_| {
             RaftNode::new(
                 raw,
@@ -231,6 +247,7 @@ where
                 status_tx,
                 metrics,
                 reports,
+                membership,
             )
         })
     };
@@ -241,6 +258,7 @@ where
         snapshot_count: spec.snapshot_count,
         member_id: spec.identity.member_id,
         quota_bytes: spec.quota_bytes,
+        membership_changed: raft.clone().recipient(),
     });
     let mut peer_tasks = Vec::new();
     let mut tcp_transport = None;
@@ -254,10 +272,28 @@ where
         } => {
             for listener in listeners {
                 let (config, inbound) = (config, raft.clone().recipient());
+                let members: crate::transport::MembersFn = {
+                    let (membership, cluster_id) = (membership.clone(), spec.identity.cluster_id);
+                    std::sync::Arc::new(move || {
+                        let membership = membership
+                            .read()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        (!membership.members.is_empty()).then(|| {
+                            super::membership::ClusterInfo {
+                                cluster_id,
+                                members: membership.members.values().cloned().collect(),
+                            }
+                            .encode()
+                        })
+                    })
+                };
                 peer_tasks.push(runtime.spawn(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
-                            crate::transport::serve_peer_port(listener, config, inbound).await;
+                            crate::transport::serve_member_peer_port(
+                                listener, config, inbound, members,
+                            )
+                            .await;
                         }
                         Err(e) => eprintln!("etcd-rs: cannot serve the peer port: {e}"),
                     }
@@ -274,6 +310,8 @@ where
         db_size: applier.clone().recipient(),
         watch,
         transfer: raft.clone().recipient(),
+        conf_change: raft.clone().recipient(),
+        leader_view: raft.clone().recipient(),
         keep_alive: applier.clone().recipient(),
         time_to_live: applier.clone().recipient(),
         lease_list: applier.clone().recipient(),
@@ -283,7 +321,6 @@ where
     };
     let handle = MemberHandle::new(
         spec.identity,
-        spec.members,
         spec.limits,
         metrics,
         endpoints,
@@ -292,6 +329,7 @@ where
         wait,
         attributes,
         alarms,
+        membership,
     );
     Ok(RunningMember {
         handle,

@@ -16,6 +16,7 @@ pub mod convert;
 pub mod handle;
 pub mod log_store;
 pub mod member;
+pub mod membership;
 pub mod raft_log;
 pub mod raft_node;
 pub mod state_snapshot;

@@ -66,6 +66,37 @@ pub struct ReadIndex(pub oneshot::Sender<LogIndex>);
 #[rtype(result = "bool")]
 pub struct TransferLeader(pub NodeId);
 
+/// Propose a membership change (its context names the member and the waiting request).
+#[derive(Message)]
+#[rtype(result = "Result<(), ProposeError>")]
+pub struct ProposeConfChange(pub ConfChange);
+
+/// What the leader knows of its peers, for membership checks; None if this member
+/// does not lead.
+#[derive(Message)]
+#[rtype(result = "Option<LeaderView>")]
+pub struct GetLeaderView;
+
+/// The leader's view of its peers.
+#[derive(Clone, Debug, Default)]
+pub struct LeaderView {
+    /// The leader's own last index.
+    pub leader_match: u64,
+    /// Each peer's match index.
+    pub matched: HashMap<u64, u64>,
+    /// The peers heard from within [`ACTIVE_WITHIN`], the leader included (etcd's
+    /// members "connected since" now minus its health interval).
+    pub active: Vec<u64>,
+}
+
+/// A peer heard from within this long counts as started (etcd's `HealthInterval`).
+pub const ACTIVE_WITHIN: Duration = Duration::from_secs(5);
+
+/// The membership changed: bring the transport's peers in line with it.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MembershipChanged;
+
 /// Entries kept after a compaction for followers that lag a little (etcd's value).
 const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
 
@@ -107,6 +138,10 @@ pub struct RaftNode<S: LogStore> {
     stopped: bool,
     /// What a network transport learned of its peers (None in process).
     reports: Option<crate::transport::PeerReports>,
+    /// The members as applied (peer URLs for the transport).
+    membership: super::membership::SharedMembership,
+    /// When each peer was last heard from.
+    heard: HashMap<NodeId, Instant>,
 }
 
 impl<S: LogStore> RaftNode<S> {
@@ -127,6 +162,7 @@ impl<S: LogStore> RaftNode<S> {
         status: watch::Sender<RaftStatus>,
         metrics: Arc<MemberMetrics>,
         reports: Option<crate::transport::PeerReports>,
+        membership: super::membership::SharedMembership,
     ) -> RaftNode<S> {
         RaftNode {
             raw,
@@ -143,6 +179,8 @@ impl<S: LogStore> RaftNode<S> {
             metrics,
             stopped: false,
             reports,
+            membership,
+            heard: HashMap::new(),
         }
     }
 
@@ -376,6 +414,7 @@ impl<S: LogStore> Handler<Inbound> for RaftNode<S> {
     type Result = ();
 
     fn handle(&mut self, Inbound(message): Inbound, ctx: &mut Context<Self>) {
+        self.heard.insert(message.from, Instant::now());
         // A message the core refuses (from an unknown peer) is dropped, as etcd does.
         let _ = self.raw.step(message);
         self.drive(ctx);
@@ -392,6 +431,74 @@ impl<S: LogStore> Handler<Propose> for RaftNode<S> {
         let result = self.raw.propose(data).map_err(|_| ProposeError::NoLeader);
         self.drive(ctx);
         result
+    }
+}
+
+impl<S: LogStore> Handler<ProposeConfChange> for RaftNode<S> {
+    type Result = Result<(), ProposeError>;
+
+    fn handle(
+        &mut self,
+        ProposeConfChange(change): ProposeConfChange,
+        ctx: &mut Context<Self>,
+    ) -> Self::Result {
+        if self.stopped {
+            return Err(ProposeError::Stopped);
+        }
+        let result = self
+            .raw
+            .propose_conf_change(&change)
+            .map_err(|_| ProposeError::NoLeader);
+        self.drive(ctx);
+        result
+    }
+}
+
+impl<S: LogStore> Handler<GetLeaderView> for RaftNode<S> {
+    type Result = Option<LeaderView>;
+
+    fn handle(&mut self, _: GetLeaderView, _: &mut Context<Self>) -> Self::Result {
+        let raft = self.raw.raft();
+        if raft.role != Role::Leader {
+            return None;
+        }
+        let mut active: Vec<u64> = self
+            .heard
+            .iter()
+            .filter(|(_, at)| at.elapsed() < ACTIVE_WITHIN)
+            .map(|(id, _)| id.0)
+            .collect();
+        active.push(raft.id.0);
+        Some(LeaderView {
+            leader_match: raft.tracker.progress.get(&raft.id)?.matched.0,
+            matched: raft
+                .tracker
+                .progress
+                .iter()
+                .map(|(id, p)| (id.0, p.matched.0))
+                .collect(),
+            active,
+        })
+    }
+}
+
+impl<S: LogStore> Handler<MembershipChanged> for RaftNode<S> {
+    type Result = ();
+
+    fn handle(&mut self, _: MembershipChanged, _: &mut Context<Self>) {
+        let peers: Vec<(NodeId, Vec<String>)> = self
+            .membership
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .members
+            .values()
+            .map(|m| (NodeId(m.id), m.peer_urls.clone()))
+            .collect();
+        // A member that has not learned the membership yet (joining, before its first
+        // snapshot) keeps the peers it was started with.
+        if !peers.is_empty() {
+            self.transport.set_peers(&peers);
+        }
     }
 }
 

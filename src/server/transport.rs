@@ -21,6 +21,10 @@ pub struct Inbound(pub Message);
 pub trait Transport: Send + Sync {
     /// Sends each message to its `to`, dropping what cannot be delivered now.
     fn send(&self, messages: Vec<Message>);
+
+    /// Makes the peers exactly these (member id, peer URLs), after a membership change.
+    /// In process every member is reachable by id, so there is nothing to do.
+    fn set_peers(&self, _peers: &[(NodeId, Vec<String>)]) {}
 }
 
 /// The members of one process, by id: dev mode's network.

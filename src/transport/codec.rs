@@ -16,7 +16,11 @@
 //!   when it refuses the hello, after which it closes the connection;
 //! - 4 message: one encoded [`Message`] (layout below);
 //! - 5 chunk: `total length (u64) | offset (u64) | bytes`, a piece of one encoded message
-//!   too large for a single frame.
+//!   too large for a single frame;
+//! - 6 members query: nothing more; sent instead of a hello by a member joining a
+//!   cluster (`--initial-cluster-state existing`), which does not know its id yet;
+//! - 7 members: the listener's answer to a members query, JSON (see
+//!   [`crate::server::membership::ClusterInfo`]), after which it closes the connection.
 //!
 //! # Chunked transfer
 //!
@@ -82,6 +86,8 @@ const KIND_WELCOME: u8 = 2;
 const KIND_REFUSE: u8 = 3;
 const KIND_MESSAGE: u8 = 4;
 const KIND_CHUNK: u8 = 5;
+const KIND_MEMBERS_QUERY: u8 = 6;
+const KIND_MEMBERS: u8 = 7;
 
 /// Bytes of a message's fixed fields, before context, entries and snapshot.
 const MESSAGE_FIXED_BYTES: usize = 1 + 6 * 8 + 1 + 8;
@@ -176,6 +182,10 @@ pub enum Frame {
     Message(Box<Message>),
     /// A piece of a large message.
     Chunk(Chunk),
+    /// A joining member asks for the cluster's members.
+    MembersQuery,
+    /// The cluster's members (JSON).
+    Members(Vec<u8>),
 }
 
 /// What a frame header says about the payload that follows.
@@ -210,6 +220,19 @@ pub fn encode_hello(hello: &Hello, out: &mut Vec<u8>) {
         out.extend_from_slice(&hello.cluster_id.to_be_bytes());
         out.extend_from_slice(&hello.from.0.to_be_bytes());
         out.extend_from_slice(&hello.to.0.to_be_bytes());
+    });
+}
+
+/// Appends a members query frame.
+pub fn encode_members_query(out: &mut Vec<u8>) {
+    push_frame(out, |out| out.push(KIND_MEMBERS_QUERY));
+}
+
+/// Appends a members frame; `json` MUST fit one frame (checked by the caller).
+pub fn encode_members(json: &[u8], out: &mut Vec<u8>) {
+    push_frame(out, |out| {
+        out.push(KIND_MEMBERS);
+        out.extend_from_slice(json);
     });
 }
 
@@ -568,6 +591,8 @@ pub fn decode_payload(header: &FrameHeader, payload: &[u8]) -> Result<Frame, Cod
             to: NodeId(r.u64()?),
         }),
         KIND_WELCOME => Frame::Welcome,
+        KIND_MEMBERS_QUERY => Frame::MembersQuery,
+        KIND_MEMBERS => Frame::Members(r.rest().to_vec()),
         KIND_REFUSE => {
             let reason = r.rest();
             if reason.len() > MAX_REFUSE_REASON_BYTES {

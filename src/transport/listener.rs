@@ -135,14 +135,27 @@ impl Shared {
     }
 }
 
+/// What a listener answers a members query with (JSON bytes), if it knows.
+pub type MembersFn = Arc<dyn Fn() -> Option<Vec<u8>> + Send + Sync>;
+
 /// Serves the peer port on `listener`, delivering each message to `inbound` (the
 /// RaftNode). MUST run on a tokio runtime (the connections are spawned on it). Runs until
 /// the future is dropped (abort the task that runs it): the connections are tasks of a
-/// [`JoinSet`] the future owns, so they stop with it.
+/// [`JoinSet`] the future owns, so they stop with it. Members queries are refused.
 pub async fn serve_peer_port(
     listener: TcpListener,
     config: TransportConfig,
     inbound: Recipient<Inbound>,
+) {
+    serve_member_peer_port(listener, config, inbound, Arc::new(|| None)).await;
+}
+
+/// [`serve_peer_port`], answering members queries with what `members` says.
+pub async fn serve_member_peer_port(
+    listener: TcpListener,
+    config: TransportConfig,
+    inbound: Recipient<Inbound>,
+    members: MembersFn,
 ) {
     let shared = Arc::new(Shared::default());
     let mut connections = JoinSet::new();
@@ -167,6 +180,7 @@ pub async fn serve_peer_port(
             address,
             inbound: inbound.clone(),
             shared: shared.clone(),
+            members: members.clone(),
         };
         connections.spawn(connection.serve(stream));
     }
@@ -178,6 +192,7 @@ struct Connection {
     address: SocketAddr,
     inbound: Recipient<Inbound>,
     shared: Arc<Shared>,
+    members: MembersFn,
 }
 
 impl Connection {
@@ -189,6 +204,7 @@ impl Connection {
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await {
             Ok(Ok(Some(Frame::Hello(hello)))) => hello,
+            Ok(Ok(Some(Frame::MembersQuery))) => return self.answer_members(write).await,
             Ok(Ok(None)) => return,
             Ok(Ok(Some(_))) => return self.log("the first frame is not a hello"),
             Ok(Err(e)) => return self.log(&e.to_string()),
@@ -221,6 +237,21 @@ impl Connection {
         if let Err(why) = ended {
             self.log(&format!("member {}: {why}", hello.from));
         }
+    }
+
+    /// Answers a joining member's query with the cluster's members.
+    async fn answer_members(&self, mut write: tokio::net::tcp::OwnedWriteHalf) {
+        let mut answer = Vec::new();
+        match (self.members)() {
+            Some(json) if json.len() < super::codec::MAX_FRAME_PAYLOAD_BYTES => {
+                super::codec::encode_members(&json, &mut answer);
+            }
+            _ => encode_refuse(
+                "this member does not know the cluster's members yet",
+                &mut answer,
+            ),
+        }
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&answer)).await;
     }
 
     fn log(&self, why: &str) {

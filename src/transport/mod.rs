@@ -42,7 +42,7 @@ pub mod listener;
 pub mod network;
 mod peer_writer;
 
-pub use listener::serve_peer_port;
+pub use listener::{MembersFn, serve_member_peer_port, serve_peer_port};
 pub use network::{NetworkTransport, PeerReports, PeerStats, TransportConfig, TransportError};
 
 #[cfg(test)]

@@ -128,6 +128,30 @@ pub fn peer_address(url: &str) -> Result<String, TransportError> {
     }
 }
 
+/// Asks the member at peer URL `url` for the cluster's members (a joining member's
+/// first step): the JSON it answers.
+pub async fn query_members(url: &str) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncWriteExt;
+    let address = peer_address(url).map_err(|e| e.to_string())?;
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(&address)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut query = Vec::new();
+        super::codec::encode_members_query(&mut query);
+        stream.write_all(&query).await.map_err(|e| e.to_string())?;
+        match super::listener::read_frame(&mut stream).await {
+            Ok(Some(super::codec::Frame::Members(json))) => Ok(json),
+            Ok(Some(super::codec::Frame::Refuse(why))) => Err(why),
+            Ok(_) => Err("unexpected answer".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    tokio::time::timeout(WRITE_TIMEOUT, exchange)
+        .await
+        .map_err(|_| format!("no answer from {address} in time"))?
+}
+
 /// What the RaftNode needs to hear from the transport. Cheap to clone; all clones share
 /// the same state.
 #[derive(Clone, Debug, Default)]
@@ -274,6 +298,7 @@ pub(super) fn queued_size(m: &Message) -> u64 {
 struct PeerHandle {
     queue: mpsc::Sender<Message>,
     shared: Arc<PeerShared>,
+    urls: Vec<String>,
 }
 
 /// The network peer transport of one member. Cheap to share behind an `Arc`; dropping
@@ -345,7 +370,14 @@ impl NetworkTransport {
             .peers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, PeerHandle { queue, shared });
+            .insert(
+                id,
+                PeerHandle {
+                    queue,
+                    shared,
+                    urls: urls.to_vec(),
+                },
+            );
         if let Some(old) = old {
             self.reports.retire(id, &old.shared);
         }
@@ -399,6 +431,30 @@ impl NetworkTransport {
 }
 
 impl Transport for NetworkTransport {
+    /// Adds the peers it lacks (or whose URLs changed) and removes those not listed.
+    fn set_peers(&self, peers: &[(NodeId, Vec<String>)]) {
+        let current: HashMap<NodeId, Vec<String>> = self
+            .peers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(id, peer)| (*id, peer.urls.clone()))
+            .collect();
+        for (id, urls) in peers {
+            if *id != self.config.local_id
+                && current.get(id) != Some(urls)
+                && let Err(e) = self.add_peer(*id, urls)
+            {
+                eprintln!("etcd-rs: cannot reach member {id} at {urls:?}: {e}");
+            }
+        }
+        for id in current.keys() {
+            if !peers.iter().any(|(p, _)| p == id) {
+                self.remove_peer(*id);
+            }
+        }
+    }
+
     /// Queues each message for its peer; never blocks.
     fn send(&self, messages: Vec<Message>) {
         let peers = self

@@ -4,6 +4,7 @@ use tonic::{Code, Status};
 
 use crate::mvcc::{self, GrpcCode};
 use crate::server::handle::ApiError;
+use crate::server::membership::MembershipError;
 
 /// The status etcd answers for `error`.
 pub fn status(error: ApiError) -> Status {
@@ -17,7 +18,23 @@ pub fn status(error: ApiError) -> Status {
         ApiError::LeaderTransferTimeout => Status::new(Code::Unavailable, error.to_string()),
         ApiError::NoSpace => Status::new(Code::ResourceExhausted, error.to_string()),
         ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
+        ApiError::Membership(e) => membership_status(&e),
     }
+}
+
+/// The status etcd answers for a membership error.
+fn membership_status(error: &MembershipError) -> Status {
+    let code = match error {
+        MembershipError::NotFound => Code::NotFound,
+        MembershipError::BadUrls => Code::InvalidArgument,
+        MembershipError::IdExists
+        | MembershipError::PeerUrlExists
+        | MembershipError::NotEnoughStarted
+        | MembershipError::NotLearner
+        | MembershipError::LearnerNotReady
+        | MembershipError::TooManyLearners => Code::FailedPrecondition,
+    };
+    Status::new(code, error.to_string())
 }
 
 fn code(code: GrpcCode) -> Code {
