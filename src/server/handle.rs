@@ -395,16 +395,7 @@ impl MemberHandle {
             is_learner,
         };
         self.read_membership().check_add(&member)?;
-        if !is_learner {
-            // etcd's --strict-reconfig-check: with the new voter, the started voters
-            // must still be a quorum.
-            let view = self.leader_view().await?;
-            let voters: Vec<u64> = self.read_membership().voters().collect();
-            let started = voters.iter().filter(|v| view.active.contains(v)).count();
-            if started < quorum(voters.len() + 1) {
-                return Err(MembershipError::NotEnoughStarted.into());
-            }
-        }
+        self.may_add_member(is_learner).await?;
         let kind = if is_learner {
             ChangeKind::AddLearner
         } else {
@@ -423,17 +414,7 @@ impl MemberHandle {
             membership.members[&id].clone()
         };
         if !member.is_learner {
-            // Without it, the started voters must still be a quorum.
-            let view = self.leader_view().await?;
-            let voters: Vec<u64> = self
-                .read_membership()
-                .voters()
-                .filter(|v| *v != id)
-                .collect();
-            let started = voters.iter().filter(|v| view.active.contains(v)).count();
-            if started < quorum(voters.len()) {
-                return Err(MembershipError::NotEnoughStarted.into());
-            }
+            self.may_remove_voter(id).await?;
         }
         self.change_membership(ChangeKind::Remove, member).await
     }
@@ -450,6 +431,9 @@ impl MemberHandle {
         let learner = view.matched.get(&id).copied().unwrap_or(0);
         if (learner as f64) < view.leader_match as f64 * LEARNER_READY_PERCENT {
             return Err(MembershipError::LearnerNotReady.into());
+        }
+        if !self.ready_to_add_voter() {
+            return Err(MembershipError::NotEnoughStarted.into());
         }
         self.change_membership(ChangeKind::Promote, member).await
     }
@@ -470,6 +454,70 @@ impl MemberHandle {
             ..Default::default()
         };
         self.propose(request).await.map(|_| ())
+    }
+
+    /// Whether member `id` started, as etcd counts it: it has a name (from the initial
+    /// cluster, or published once it started).
+    fn started(&self, id: u64) -> bool {
+        let named = self
+            .read_membership()
+            .members
+            .get(&id)
+            .is_some_and(|m| !m.name.is_empty());
+        named
+            || self
+                .attributes
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(&id)
+    }
+
+    /// etcd's `IsReadyToAddVotingMember`: with one more voter, the started voters are
+    /// still a quorum (a lone member may take a second).
+    fn ready_to_add_voter(&self) -> bool {
+        let voters: Vec<u64> = self.read_membership().voters().collect();
+        let started = voters.iter().filter(|v| self.started(**v)).count();
+        let members = voters.len() + 1;
+        (started == 1 && members == 2) || started >= quorum(members)
+    }
+
+    /// etcd 3.4's `mayAddMember` (--strict-reconfig-check): a voter needs enough
+    /// started members, and any member the leader connected to every voter.
+    async fn may_add_member(&self, is_learner: bool) -> Result<(), ApiError> {
+        use super::membership::MembershipError;
+        if !is_learner && !self.ready_to_add_voter() {
+            return Err(MembershipError::NotEnoughStarted.into());
+        }
+        let view = self.leader_view().await?;
+        if !self
+            .read_membership()
+            .voters()
+            .all(|v| view.active.contains(&v))
+        {
+            return Err(MembershipError::Unhealthy.into());
+        }
+        Ok(())
+    }
+
+    /// etcd 3.4's `mayRemoveMember` for a voter: the started voters left are a quorum,
+    /// and unless the voter is down already, the connected ones without it too.
+    async fn may_remove_voter(&self, id: u64) -> Result<(), ApiError> {
+        use super::membership::MembershipError;
+        let voters: Vec<u64> = self.read_membership().voters().collect();
+        let left: Vec<u64> = voters.iter().copied().filter(|v| *v != id).collect();
+        let started = left.iter().filter(|v| self.started(**v)).count();
+        if started < quorum(left.len()) {
+            return Err(MembershipError::NotEnoughStarted.into());
+        }
+        let view = self.leader_view().await?;
+        if id != self.identity.member_id && !view.active.contains(&id) {
+            return Ok(());
+        }
+        let active = voters.iter().filter(|v| view.active.contains(v)).count();
+        if active.saturating_sub(1) < quorum(voters.len() - 1) {
+            return Err(MembershipError::Unhealthy.into());
+        }
+        Ok(())
     }
 
     fn read_membership(&self) -> std::sync::RwLockReadGuard<'_, super::membership::Membership> {

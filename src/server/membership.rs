@@ -147,6 +147,9 @@ pub enum MembershipError {
     /// `ErrGRPCMemberNotEnoughStarted`.
     #[error("etcdserver: re-configuration failed due to not enough started members")]
     NotEnoughStarted,
+    /// `ErrGRPCUnhealthy`: the leader is not connected to the members a change needs.
+    #[error("etcdserver: unhealthy cluster")]
+    Unhealthy,
     /// `ErrGRPCMemberNotLearner`.
     #[error("etcdserver: can only promote a learner member")]
     NotLearner,

@@ -84,13 +84,10 @@ pub struct LeaderView {
     pub leader_match: u64,
     /// Each peer's match index.
     pub matched: HashMap<u64, u64>,
-    /// The peers heard from within [`ACTIVE_WITHIN`], the leader included (etcd's
-    /// members "connected since" now minus its health interval).
+    /// The peers heard from within an election timeout, the leader included (etcd
+    /// counts the members its transport is connected to).
     pub active: Vec<u64>,
 }
-
-/// A peer heard from within this long counts as started (etcd's `HealthInterval`).
-pub const ACTIVE_WITHIN: Duration = Duration::from_secs(5);
 
 /// The membership changed: bring the transport's peers in line with it.
 #[derive(Message)]
@@ -465,7 +462,7 @@ impl<S: LogStore> Handler<GetLeaderView> for RaftNode<S> {
         let mut active: Vec<u64> = self
             .heard
             .iter()
-            .filter(|(_, at)| at.elapsed() < ACTIVE_WITHIN)
+            .filter(|(_, at)| at.elapsed() < self.election_timeout)
             .map(|(id, _)| id.0)
             .collect();
         active.push(raft.id.0);

@@ -142,3 +142,54 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Membership changes: members that join a running cluster, and whether one stopped.
+impl Cluster {
+    /// Starts member `name` on `ports` (client, peer), joining the running cluster with
+    /// `--initial-cluster-state existing` and `initial_cluster` (what `etcdctl member add`
+    /// printed). Returns its index.
+    pub fn join(&mut self, name: &str, ports: (u16, u16), initial_cluster: &str) -> usize {
+        let (client, peer) = ports;
+        let token = self.members[0]
+            .args
+            .iter()
+            .find(|a| a.starts_with("--initial-cluster-token="))
+            .cloned()
+            .expect("a token");
+        let mut member = Process {
+            child: None,
+            args: vec![
+                format!("--name={name}"),
+                format!("--data-dir={}", self.dir.join(name).display()),
+                format!("--listen-client-urls=http://127.0.0.1:{client}"),
+                format!("--advertise-client-urls=http://127.0.0.1:{client}"),
+                format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
+                format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+                format!("--initial-cluster={initial_cluster}"),
+                "--initial-cluster-state=existing".to_string(),
+                token,
+            ],
+            log: self.dir.join(format!("{name}.log")),
+        };
+        member.spawn();
+        self.members.push(member);
+        self.ports.push(ports);
+        self.members.len() - 1
+    }
+}
+
+impl Process {
+    /// Whether the process has exited (by itself).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_none_or(|c| c.try_wait().ok().flatten().is_some())
+    }
+
+    /// The end of its log.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let start = log.len().saturating_sub(2000);
+        log[log.floor_char_boundary(start)..].to_string()
+    }
+}

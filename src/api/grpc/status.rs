@@ -27,6 +27,7 @@ fn membership_status(error: &MembershipError) -> Status {
     let code = match error {
         MembershipError::NotFound => Code::NotFound,
         MembershipError::BadUrls => Code::InvalidArgument,
+        MembershipError::Unhealthy => Code::Unavailable,
         MembershipError::IdExists
         | MembershipError::PeerUrlExists
         | MembershipError::NotEnoughStarted
