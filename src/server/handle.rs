@@ -407,7 +407,7 @@ impl MemberHandle {
 
     /// etcd's MemberRemove, on the leader.
     pub async fn member_remove(&self, id: u64) -> Result<(), ApiError> {
-        use super::membership::{ChangeKind, MembershipError};
+        use super::membership::ChangeKind;
         let member = {
             let membership = self.read_membership();
             membership.check_remove(id)?;
