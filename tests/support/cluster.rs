@@ -185,11 +185,4 @@ impl Process {
             .as_mut()
             .is_none_or(|c| c.try_wait().ok().flatten().is_some())
     }
-
-    /// The end of its log.
-    pub fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let start = log.len().saturating_sub(2000);
-        log[log.floor_char_boundary(start)..].to_string()
-    }
 }
