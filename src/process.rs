@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use crate::config::MemberConfig;
 use crate::server::handle::{Identity, Limits, MemberInfo};
-use crate::server::member::{MemberSpec, PeerNetwork, StartError, StorageKind, start_member};
+use crate::server::member::{
+    MemberSpec, PeerNetwork, RunningMember, StartError, StorageKind, start_member,
+};
 use crate::server::transport::InProcessNetwork;
 
 /// A member ready to start: its spec and where its client port listens.
+#[derive(Clone)]
 pub struct PlannedMember {
     /// What to start.
     pub spec: MemberSpec,
@@ -283,8 +286,201 @@ fn listen_addresses(urls: &[String]) -> Result<Vec<SocketAddr>, RunError> {
 /// Threads of the runtime that serves the client ports.
 const API_THREADS: usize = 2;
 
+/// Binds `addrs` (non-blocking, for tokio).
+fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, RunError> {
+    let mut bound = Vec::new();
+    for addr in addrs {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| RunError::Io(format!("cannot listen on {addr}: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| RunError::Io(e.to_string()))?;
+        bound.push(listener);
+    }
+    Ok(bound)
+}
+
+/// A member running in this process: its actors and what serves its client port.
+struct Launched {
+    member: RunningMember,
+    stop_port: tokio::sync::watch::Sender<bool>,
+    http: actix_web::dev::ServerHandle,
+}
+
+/// Starts (and in dev mode stops and restarts) the members of this process.
+#[derive(Clone)]
+struct Launcher {
+    mode: PeerMode,
+    network: InProcessNetwork,
+    directory: crate::server::handle::Directory,
+    api: tokio::runtime::Handle,
+    dev: Option<crate::api::http::DevControl>,
+    removed: tokio::sync::mpsc::UnboundedSender<String>,
+}
+
+impl Launcher {
+    /// Starts `planned` on its bound client (and peer) listeners. MUST run inside the
+    /// actix System.
+    fn launch(
+        &self,
+        planned: &PlannedMember,
+        client: Vec<std::net::TcpListener>,
+        peer: Vec<std::net::TcpListener>,
+    ) -> Result<Launched, RunError> {
+        let name = planned.spec.identity.name.clone();
+        let peer_network = match self.mode {
+            PeerMode::InProcess => PeerNetwork::InProcess(&self.network),
+            PeerMode::Tcp => {
+                let identity = &planned.spec.identity;
+                let config = crate::transport::TransportConfig::new(
+                    identity.cluster_id,
+                    crate::raft::NodeId(identity.member_id),
+                );
+                let peers = planned
+                    .spec
+                    .members
+                    .iter()
+                    .map(|m| (crate::raft::NodeId(m.id), m.peer_urls.clone()))
+                    .collect();
+                let transport =
+                    crate::transport::NetworkTransport::start(config, self.api.clone(), &peers)
+                        .map_err(|e| RunError::Config(e.to_string()))?;
+                PeerNetwork::Tcp {
+                    transport: std::sync::Arc::new(transport),
+                    config,
+                    runtime: self.api.clone(),
+                    listeners: peer,
+                }
+            }
+        };
+        let mut member = start_member(planned.spec.clone(), peer_network)
+            .map_err(|source| RunError::Start { name, source })?;
+        member.handle.join_directory(&self.directory);
+        let publisher = member.handle.clone();
+        self.api
+            .spawn(async move { publisher.publish_attributes().await });
+        let (watched, removed) = (member.handle.clone(), self.removed.clone());
+        self.api.spawn(async move {
+            let mut applied = watched.applied_changes();
+            while applied.changed().await.is_ok() {
+                if watched.is_removed() {
+                    let _ = removed.send(watched.identity.name.clone());
+                    return;
+                }
+            }
+        });
+        let (http_addr, http) = start_http(member.handle.clone(), self.dev.clone())?;
+        let (stop_port, stop) = tokio::sync::watch::channel(false);
+        for listener in client {
+            let (member, stop) = (member.handle.clone(), stop.clone());
+            self.api.spawn(async move {
+                let listener = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        eprintln!("etcd-rs: cannot serve the client port: {e}");
+                        return;
+                    }
+                };
+                if let Err(e) =
+                    crate::api::serve_client_port(listener, member, http_addr, stop).await
+                {
+                    eprintln!("etcd-rs: the client port stopped: {e}");
+                }
+            });
+        }
+        Ok(Launched {
+            member,
+            stop_port,
+            http,
+        })
+    }
+
+    /// Stops a launched member: its client port closes, its connections break, its
+    /// actors stop.
+    fn stop(&self, launched: Launched) {
+        let _ = launched.stop_port.send(true);
+        self.directory
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&launched.member.handle.identity.member_id);
+        self.api.spawn(launched.http.stop(false));
+        launched.member.stop();
+    }
+}
+
+/// Dev mode's members by name: stopped and started on demand.
+struct DevMembers {
+    launcher: std::sync::OnceLock<Launcher>,
+    members: std::sync::Mutex<Vec<(PlannedMember, Option<Launched>)>>,
+    ephemeral: bool,
+}
+
+impl crate::api::http::DevFaults for DevMembers {
+    fn id(&self, name: &str) -> Option<u64> {
+        self.lock()
+            .iter()
+            .find(|(p, _)| p.spec.identity.name == name)
+            .map(|(p, _)| p.spec.identity.member_id)
+    }
+
+    fn stop(&self, name: &str) -> Result<String, String> {
+        if self.ephemeral {
+            return Err(
+                "the members of an --ephemeral cluster keep their state in memory: stopping one would lose it (isolate it instead)".into(),
+            );
+        }
+        let launcher = self.launcher.get().ok_or("not started yet")?;
+        let mut members = self.lock();
+        let (_, launched) = members
+            .iter_mut()
+            .find(|(p, _)| p.spec.identity.name == name)
+            .ok_or_else(|| format!("no member named {name}"))?;
+        let launched = launched
+            .take()
+            .ok_or_else(|| format!("{name} is stopped already"))?;
+        launcher.stop(launched);
+        Ok(format!("stopped {name}"))
+    }
+
+    fn start(&self, name: &str) -> Result<String, String> {
+        let launcher = self.launcher.get().ok_or("not started yet")?;
+        let mut members = self.lock();
+        let (planned, launched) = members
+            .iter_mut()
+            .find(|(p, _)| p.spec.identity.name == name)
+            .ok_or_else(|| format!("no member named {name}"))?;
+        if launched.is_some() {
+            return Err(format!("{name} is running already"));
+        }
+        // The previous run's store closes as its actors finish stopping.
+        let mut last = String::new();
+        for _ in 0..50 {
+            let started = bind_all(&planned.client_listen)
+                .and_then(|client| launcher.launch(planned, client, Vec::new()));
+            match started {
+                Ok(started) => {
+                    *launched = Some(started);
+                    return Ok(format!("started {name}"));
+                }
+                Err(e) => last = e.to_string(),
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(format!("cannot start {name}: {last}"))
+    }
+}
+
+impl DevMembers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PlannedMember, Option<Launched>)>> {
+        self.members
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// Starts the planned members, calls `started` once every client port listens, and
-/// runs until Ctrl-C or SIGTERM.
+/// runs until Ctrl-C or SIGTERM (or, for one member over TCP, until it is removed from
+/// the cluster).
 pub fn run(
     members: Vec<PlannedMember>,
     mode: PeerMode,
@@ -296,110 +492,46 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(|e| RunError::Io(format!("cannot start the API runtime: {e}")))?;
-    // Bind every client port first, so a port in use fails before anything starts.
+    // Bind every port first, so a port in use fails before anything starts.
     let mut listeners = Vec::new();
     for member in &members {
-        let mut bound = Vec::new();
-        for addr in &member.client_listen {
-            let listener = std::net::TcpListener::bind(addr)
-                .map_err(|e| RunError::Io(format!("cannot listen on {addr}: {e}")))?;
-            listener
-                .set_nonblocking(true)
-                .map_err(|e| RunError::Io(e.to_string()))?;
-            bound.push(listener);
-        }
-        let mut peers = Vec::new();
-        if mode == PeerMode::Tcp {
-            for addr in &member.peer_listen {
-                let listener = std::net::TcpListener::bind(addr)
-                    .map_err(|e| RunError::Io(format!("cannot listen on {addr}: {e}")))?;
-                listener
-                    .set_nonblocking(true)
-                    .map_err(|e| RunError::Io(e.to_string()))?;
-                peers.push(listener);
-            }
-        }
-        listeners.push((bound, peers));
+        let client = bind_all(&member.client_listen)?;
+        let peer = match mode {
+            PeerMode::Tcp => bind_all(&member.peer_listen)?,
+            PeerMode::InProcess => Vec::new(),
+        };
+        listeners.push((client, peer));
     }
+    let ephemeral = members
+        .iter()
+        .any(|m| matches!(m.spec.storage, StorageKind::Memory));
     let system = actix::System::new();
     let api_handle = api.handle().clone();
     system.block_on(async move {
         let network = InProcessNetwork::new();
-        let directory = crate::server::handle::Directory::default();
-        let dev = (members.len() > 1).then(|| crate::api::http::DevControl {
-            network: network.clone(),
-            members: std::sync::Arc::new(
-                members
-                    .iter()
-                    .map(|m| (m.spec.identity.name.clone(), m.spec.identity.member_id))
-                    .collect(),
-            ),
+        let dev_members = std::sync::Arc::new(DevMembers {
+            launcher: std::sync::OnceLock::new(),
+            members: std::sync::Mutex::new(Vec::new()),
+            ephemeral,
         });
-        let mut running = Vec::new();
+        let dev = (mode == PeerMode::InProcess).then(|| crate::api::http::DevControl {
+            network: network.clone(),
+            members: dev_members.clone(),
+        });
         let (removed_tx, mut removed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-        for (member, (bound, peer_listeners)) in members.into_iter().zip(listeners) {
-            let name = member.spec.identity.name.clone();
-            let peer_network = match mode {
-                PeerMode::InProcess => PeerNetwork::InProcess(&network),
-                PeerMode::Tcp => {
-                    let identity = &member.spec.identity;
-                    let config = crate::transport::TransportConfig::new(
-                        identity.cluster_id,
-                        crate::raft::NodeId(identity.member_id),
-                    );
-                    let peers = member
-                        .spec
-                        .members
-                        .iter()
-                        .map(|m| (crate::raft::NodeId(m.id), m.peer_urls.clone()))
-                        .collect();
-                    let transport = crate::transport::NetworkTransport::start(
-                        config,
-                        api_handle.clone(),
-                        &peers,
-                    )
-                    .map_err(|e| RunError::Config(e.to_string()))?;
-                    PeerNetwork::Tcp {
-                        transport: std::sync::Arc::new(transport),
-                        config,
-                        runtime: api_handle.clone(),
-                        listeners: peer_listeners,
-                    }
-                }
-            };
-            let mut handle = start_member(member.spec, peer_network)
-                .map_err(|source| RunError::Start { name, source })?;
-            handle.handle.join_directory(&directory);
-            let publisher = handle.handle.clone();
-            api_handle.spawn(async move { publisher.publish_attributes().await });
-            let (watched, removed) = (handle.handle.clone(), removed_tx.clone());
-            api_handle.spawn(async move {
-                let mut applied = watched.applied_changes();
-                while applied.changed().await.is_ok() {
-                    if watched.is_removed() {
-                        let _ = removed.send(watched.identity.name.clone());
-                        return;
-                    }
-                }
-            });
-            let http = start_http(handle.handle.clone(), dev.clone())?;
-            for listener in bound {
-                let member = handle.handle.clone();
-                api_handle.spawn(async move {
-                    let listener = match tokio::net::TcpListener::from_std(listener) {
-                        Ok(l) => l,
-                        Err(e) => {
-                            eprintln!("etcd-rs: cannot serve the client port: {e}");
-                            return;
-                        }
-                    };
-                    if let Err(e) = crate::api::serve_client_port(listener, member, http).await {
-                        eprintln!("etcd-rs: the client port stopped: {e}");
-                    }
-                });
-            }
-            running.push(handle);
+        let launcher = Launcher {
+            mode,
+            network,
+            directory: crate::server::handle::Directory::default(),
+            api: api_handle.clone(),
+            dev,
+            removed: removed_tx,
+        };
+        for (member, (client, peer)) in members.into_iter().zip(listeners) {
+            let launched = launcher.launch(&member, client, peer)?;
+            dev_members.lock().push((member, Some(launched)));
         }
+        let _ = dev_members.launcher.set(launcher.clone());
         started();
         loop {
             tokio::select! {
@@ -416,8 +548,10 @@ pub fn run(
             }
         }
         eprintln!("etcd-rs: stopping");
-        for member in running {
-            member.stop();
+        for (_, launched) in dev_members.lock().drain(..) {
+            if let Some(launched) = launched {
+                launcher.stop(launched);
+            }
         }
         Ok::<(), RunError>(())
     })?;
@@ -429,7 +563,7 @@ pub fn run(
 fn start_http(
     member: crate::server::handle::MemberHandle,
     dev: Option<crate::api::http::DevControl>,
-) -> Result<SocketAddr, RunError> {
+) -> Result<(SocketAddr, actix_web::dev::ServerHandle), RunError> {
     let data = actix_web::web::Data::new(member);
     let dev = dev.map(actix_web::web::Data::new);
     let server = actix_web::HttpServer::new(move || {
@@ -451,8 +585,10 @@ fn start_http(
     .bind(("127.0.0.1", 0))
     .map_err(|e| RunError::Io(format!("cannot start the HTTP server: {e}")))?;
     let addr = server.addrs()[0];
-    actix_rt::spawn(server.run());
-    Ok(addr)
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok((addr, handle))
 }
 
 async fn shutdown_signal() {

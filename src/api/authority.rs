@@ -60,12 +60,15 @@ pub struct AuthorityFix {
     decoder: loona_hpack::Decoder<'static>,
     encoder: loona_hpack::Encoder<'static>,
     eof: bool,
+    /// Resolves when the member's client port stops: the connection fails from then on.
+    stopped: super::Stopped,
 }
 
 impl AuthorityFix {
     /// Wraps an accepted connection that opened with the HTTP/2 preface.
-    pub fn new(inner: TcpStream) -> AuthorityFix {
+    pub fn new(inner: TcpStream, stopped: super::Stopped) -> AuthorityFix {
         AuthorityFix {
+            stopped,
             inner,
             mode: Mode::Inspect,
             raw: Vec::new(),
@@ -233,6 +236,9 @@ impl AsyncRead for AuthorityFix {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(super::port_stopped()));
+        }
         loop {
             if this.out_pos < this.out.len() {
                 let n = buf.remaining().min(this.out.len() - this.out_pos);
@@ -277,7 +283,11 @@ impl AsyncWrite for AuthorityFix {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        if this.stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(super::port_stopped()));
+        }
+        Pin::new(&mut this.inner).poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

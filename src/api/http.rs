@@ -65,32 +65,87 @@ async fn not_found() -> HttpResponse {
         .body("404 page not found\n")
 }
 
-/// Dev mode's faults on demand, on every member's client port: isolate a member from
-/// its peers (`POST /etcd-rs/dev/isolate/{name}`) and heal every link
-/// (`POST /etcd-rs/dev/heal`), so a developer can watch failover and catch-up happen.
+/// Dev mode's faults on demand, on every member's client port, so a developer can
+/// watch failover and catch-up happen:
+/// - `POST /etcd-rs/dev/stop/{name}`: the member stops as if its process died (its
+///   client port closes); `POST /etcd-rs/dev/start/{name}` restarts it on its data;
+/// - `POST /etcd-rs/dev/isolate/{name}`: cut every link to and from the member;
+/// - `POST /etcd-rs/dev/cut/{from}/{to}`: cut one direction of one link;
+/// - `POST /etcd-rs/dev/heal`: heal every link.
 #[derive(Clone)]
 pub struct DevControl {
     /// The in-process network of the dev cluster.
     pub network: crate::server::transport::InProcessNetwork,
-    /// Member name → member id.
-    pub members: std::sync::Arc<std::collections::HashMap<String, u64>>,
+    /// The members, to stop and start.
+    pub members: std::sync::Arc<dyn DevFaults>,
+}
+
+/// What dev mode's process does for [`DevControl`].
+pub trait DevFaults: Send + Sync {
+    /// The id of the member named `name`.
+    fn id(&self, name: &str) -> Option<u64>;
+    /// Stops member `name`: what happened, or why not.
+    fn stop(&self, name: &str) -> Result<String, String>;
+    /// Starts member `name` again: what happened, or why not.
+    fn start(&self, name: &str) -> Result<String, String>;
 }
 
 /// Registers the dev routes (before [`configure`], whose default answers 404).
 pub fn configure_dev(config: &mut web::ServiceConfig) {
     config
+        .route("/etcd-rs/dev/stop/{name}", web::post().to(dev_stop))
+        .route("/etcd-rs/dev/start/{name}", web::post().to(dev_start))
         .route("/etcd-rs/dev/isolate/{name}", web::post().to(dev_isolate))
+        .route("/etcd-rs/dev/cut/{from}/{to}", web::post().to(dev_cut))
         .route("/etcd-rs/dev/heal", web::post().to(dev_heal));
 }
 
-async fn dev_isolate(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
-    match control.members.get(name.as_str()) {
-        Some(&id) => {
-            control.network.isolate(crate::raft::NodeId(id));
-            HttpResponse::Ok().body(format!("isolated {name}\n"))
+fn dev_answer(result: Result<String, String>) -> HttpResponse {
+    match result {
+        Ok(done) => HttpResponse::Ok().body(format!("{done}\n")),
+        Err(why) if why.starts_with("no member named") => {
+            HttpResponse::NotFound().body(format!("{why}\n"))
         }
-        None => HttpResponse::NotFound().body(format!("no member named {name}\n")),
+        Err(why) => HttpResponse::Conflict().body(format!("{why}\n")),
     }
+}
+
+fn member_id(control: &DevControl, name: &str) -> Result<crate::raft::NodeId, String> {
+    control
+        .members
+        .id(name)
+        .map(crate::raft::NodeId)
+        .ok_or_else(|| format!("no member named {name}"))
+}
+
+async fn dev_stop(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
+    let members = control.members.clone();
+    let result = web::block(move || members.stop(&name)).await;
+    dev_answer(result.unwrap_or_else(|e| Err(e.to_string())))
+}
+
+async fn dev_start(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
+    // Starting a member starts actors: it runs here, on the actix System's thread.
+    dev_answer(control.members.start(&name))
+}
+
+async fn dev_isolate(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
+    dev_answer(member_id(&control, &name).map(|id| {
+        control.network.isolate(id);
+        format!("isolated {name}")
+    }))
+}
+
+async fn dev_cut(
+    control: web::Data<DevControl>,
+    link: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (from, to) = link.into_inner();
+    let ids = member_id(&control, &from).and_then(|f| Ok((f, member_id(&control, &to)?)));
+    dev_answer(ids.map(|(f, t)| {
+        control.network.cut_link(f, t);
+        format!("cut {from} -> {to}")
+    }))
 }
 
 async fn dev_heal(control: web::Data<DevControl>) -> HttpResponse {

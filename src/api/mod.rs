@@ -31,22 +31,43 @@ pub(crate) const GRPC_OVERHEAD_BYTES: usize = 512 * 1024;
 /// gRPC connections waiting to be taken by tonic (a bound, not a queue to grow).
 const PENDING_GRPC_CONNECTIONS_MAX: usize = 1024;
 
-/// Serves `member`'s client port on `listener` until the process stops. `http` is the
-/// loopback address of the member's actix-web server.
+/// Resolves once a member's client port stops (dev mode stops members on demand).
+pub type Stopped = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A future that resolves once `stop` says true (or its sender is gone: never).
+pub fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> Stopped {
+    let mut stop = stop.clone();
+    Box::pin(async move {
+        if stop.wait_for(|stopped| *stopped).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
+}
+
+/// The error of every connection of a stopped client port.
+fn port_stopped() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "the member stopped")
+}
+
+/// Serves `member`'s client port on `listener` until the process stops, or until `stop`
+/// says true: then the port closes and every connection on it breaks, as if the
+/// member's process had died. `http` is the loopback address of the member's actix-web
+/// server.
 pub async fn serve_client_port(
     listener: TcpListener,
     member: MemberHandle,
     http: SocketAddr,
+    stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
     let (grpc_tx, grpc_rx) = mpsc::channel::<TcpStream>(PENDING_GRPC_CONNECTIONS_MAX);
-    tokio::spawn(accept(listener, grpc_tx, http));
+    tokio::spawn(accept(listener, grpc_tx, http, stop.clone()));
     let max_request = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
     let incoming = tokio_stream::StreamExt::map(ReceiverStream::new(grpc_rx), |stream| {
-        Ok::<_, std::io::Error>(AuthorityFix::new(stream))
+        Ok::<_, std::io::Error>(AuthorityFix::new(stream, stopped(&stop)))
     });
     Server::builder()
         .add_service(health_service)
@@ -81,11 +102,23 @@ pub async fn serve_client_port(
         .await
 }
 
-async fn accept(listener: TcpListener, grpc: mpsc::Sender<TcpStream>, http: SocketAddr) {
+async fn accept(
+    listener: TcpListener,
+    grpc: mpsc::Sender<TcpStream>,
+    http: SocketAddr,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut port_stopped = stopped(&stop);
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            // Dropping the listener closes the port.
+            () = &mut port_stopped => return,
+        };
+        let Ok((stream, _)) = accepted else {
             continue;
         };
+        let stop = stop.clone();
         let _ = stream.set_nodelay(true);
         let grpc = grpc.clone();
         tokio::spawn(async move {
@@ -96,7 +129,10 @@ async fn accept(listener: TcpListener, grpc: mpsc::Sender<TcpStream>, http: Sock
             if first[..n] == *HTTP2_PREFACE {
                 let _ = grpc.send(stream).await;
             } else {
-                relay(stream, http).await;
+                tokio::select! {
+                    () = relay(stream, http) => {}
+                    () = stopped(&stop) => {}
+                }
             }
         });
     }

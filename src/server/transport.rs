@@ -49,6 +49,14 @@ impl InProcessNetwork {
             .insert(id, recipient);
     }
 
+    /// Cuts the link from `from` to `to` (one direction).
+    pub fn cut_link(&self, from: NodeId, to: NodeId) {
+        self.cut
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert((from, to));
+    }
+
     /// Cuts every link to and from `id` (a network partition around it).
     pub fn isolate(&self, id: NodeId) {
         let peers: Vec<NodeId> = self
