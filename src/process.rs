@@ -431,10 +431,7 @@ impl crate::api::http::DevFaults for DevMembers {
         }
         let launcher = self.launcher.get().ok_or("not started yet")?;
         let mut members = self.lock();
-        let (_, launched) = members
-            .iter_mut()
-            .find(|(p, _)| p.spec.identity.name == name)
-            .ok_or_else(|| format!("no member named {name}"))?;
+        let (_, launched) = find(&mut members, name)?;
         let launched = launched
             .take()
             .ok_or_else(|| format!("{name} is stopped already"))?;
@@ -445,10 +442,7 @@ impl crate::api::http::DevFaults for DevMembers {
     fn start(&self, name: &str) -> Result<String, String> {
         let launcher = self.launcher.get().ok_or("not started yet")?;
         let mut members = self.lock();
-        let (planned, launched) = members
-            .iter_mut()
-            .find(|(p, _)| p.spec.identity.name == name)
-            .ok_or_else(|| format!("no member named {name}"))?;
+        let (planned, launched) = find(&mut members, name)?;
         if launched.is_some() {
             return Err(format!("{name} is running already"));
         }
@@ -468,6 +462,17 @@ impl crate::api::http::DevFaults for DevMembers {
         }
         Err(format!("cannot start {name}: {last}"))
     }
+}
+
+/// Member `name` of dev mode's members.
+fn find<'a>(
+    members: &'a mut [(PlannedMember, Option<Launched>)],
+    name: &str,
+) -> Result<&'a mut (PlannedMember, Option<Launched>), String> {
+    members
+        .iter_mut()
+        .find(|(p, _)| p.spec.identity.name == name)
+        .ok_or_else(|| format!("no member named {name}"))
 }
 
 impl DevMembers {

@@ -65,6 +65,18 @@ fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// Puts until one succeeds (at most a minute): a put may time out while a leader is
+/// elected, as in etcd.
+fn put_until_ok(endpoints: &str, key: &str, value: &str) {
+    let started = Instant::now();
+    while !etcdctl(endpoints, &["put", key, value]).status.success() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no successful put of {key} through {endpoints}"
+        );
+    }
+}
+
 #[test]
 fn dev_cluster_replicates_a_write_to_every_member_for_etcdctl_and_the_rust_client() {
     for port in PORTS {
@@ -288,19 +300,7 @@ fn dev_cluster_replicates_a_write_to_every_member_for_etcdctl_and_the_rust_clien
     assert!(http_post(2379, "/etcd-rs/dev/stop/dev-3").contains("stopped already"));
     // If it led, a put may time out while the others elect a leader (as in etcd: a
     // proposal forwarded to a dead leader is lost): retry.
-    let started = Instant::now();
-    while !etcdctl(
-        "127.0.0.1:2379,127.0.0.1:22379",
-        &["put", "while", "stopped"],
-    )
-    .status
-    .success()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no write after the stop"
-        );
-    }
+    put_until_ok("127.0.0.1:2379,127.0.0.1:22379", "while", "stopped");
     assert!(http_post(22379, "/etcd-rs/dev/start/dev-3").contains("started dev-3"));
     let started = Instant::now();
     while String::from_utf8_lossy(
@@ -319,16 +319,7 @@ fn dev_cluster_replicates_a_write_to_every_member_for_etcdctl_and_the_rust_clien
     assert!(http_post(2379, "/etcd-rs/dev/cut/dev-1/nobody").contains("no member named nobody"));
     // Through dev-3, whose links are whole (a proposal dev-1 forwards to a leader dev-2
     // would be lost on the cut link, as in etcd); a leader change may cost one attempt.
-    let started = Instant::now();
-    while !etcdctl("127.0.0.1:32379", &["put", "cut", "link"])
-        .status
-        .success()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no write with a link cut"
-        );
-    }
+    put_until_ok("127.0.0.1:32379", "cut", "link");
     assert!(http_post(2379, "/etcd-rs/dev/heal").contains("healed"));
     drop(dev);
     let _ = std::fs::remove_dir_all(&data);
