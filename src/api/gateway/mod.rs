@@ -331,12 +331,16 @@ async fn answer(
         }
         Call::Defragment => {
             let r = request(maintenance::defragment_request(&fields), max)?;
-            let response = MaintenanceService::new(member.clone()).defragment(r).await?;
+            let response = MaintenanceService::new(member.clone())
+                .defragment(r)
+                .await?;
             Ok(maintenance::defragment_response(response.get_ref()))
         }
         Call::MoveLeader => {
             let r = request(maintenance::move_leader_request(&fields), max)?;
-            let response = MaintenanceService::new(member.clone()).move_leader(r).await?;
+            let response = MaintenanceService::new(member.clone())
+                .move_leader(r)
+                .await?;
             Ok(maintenance::move_leader_response(response.get_ref()))
         }
         Call::HashKv => {
@@ -366,7 +370,9 @@ async fn answer(
         }
         Call::MemberPromote => {
             let r = request(cluster::member_promote_request(&fields), max)?;
-            let response = ClusterService::new(member.clone()).member_promote(r).await?;
+            let response = ClusterService::new(member.clone())
+                .member_promote(r)
+                .await?;
             Ok(cluster::member_promote_response(response.get_ref()))
         }
     }
