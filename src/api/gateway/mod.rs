@@ -7,11 +7,11 @@
 //!   [`jsonpb`]: fields as golang/protobuf's jsonpb reads them; [`base64`]: bytes fields.
 //! - [`encode`]: responses as jsonpb writes them; [`kv`], [`lease`], [`watch`], [`lock`],
 //!   [`election`], [`maintenance`], [`cluster`]: the messages, field by field.
+//! - [`stream`]: the streaming calls (Watch, LeaseKeepAlive, Election.Observe), one
+//!   JSON line per response.
 //!
 //! Every call of etcd 3.4's gateway is served but Hash, Snapshot and the Auth calls
 //! ([`NOT_YET`]); HashKV is served on etcd 3.5's path (`/v3/maintenance/hashkv`).
-//! - [`stream`]: the streaming calls (Watch, LeaseKeepAlive, Election.Observe), one
-//!   JSON line per response.
 //!
 //! What etcd 3.4 answers, and so does this gateway (captured with curl, see
 //! `tests/gateway.rs`):
