@@ -1,7 +1,8 @@
 //! The JSON gateway on the client port (`POST /v3/kv/range`, ...): etcd 3.4's answers,
-//! status code and body byte for byte, for the KV, lease, Lock and Election calls, Status
-//! and MemberList, and the errors its grpc-gateway gives for bad requests and bad JSON.
-//! The streaming calls are in `gateway_streams.rs`.
+//! status code and body byte for byte, for the KV, lease, Lock and Election calls, the
+//! Cluster calls, Status, Alarm, Defragment and MoveLeader, and the errors its
+//! grpc-gateway gives for bad requests and bad JSON. The streaming calls are in
+//! `gateway_streams.rs`.
 //!
 //! The expected answers were captured from etcd 3.4.23 with curl on this machine and are
 //! proven against it: `ETCD_TEST_BIN=/usr/bin/etcd cargo test --profile ci --test
@@ -1059,4 +1060,491 @@ fn a_lock_or_campaign_without_a_lease_holds_its_key_under_a_new_lease() {
     ));
     assert_eq!(ttl["grantedTTL"], "60", "the campaign's lease: {ttl}");
     assert_eq!(ttl["keys"][0], leader["key"], "the campaign's lease: {ttl}");
+}
+
+/// How long a MemberAdd may keep answering "unhealthy cluster": etcd 3.4 refuses to add
+/// until its leader has been connected to every voter for 5 s.
+const MEMBER_ADD_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// `POST /v3/cluster/member/add` with `body`, again while the member answers
+/// "etcdserver: unhealthy cluster": the status and the body of the first other answer.
+fn member_add(member: &Member, body: &str) -> (u16, String) {
+    let deadline = Instant::now() + MEMBER_ADD_TIMEOUT;
+    loop {
+        let (status, answer) = member.http_post("/v3/cluster/member/add", body);
+        if !answer.contains("etcdserver: unhealthy cluster") || Instant::now() >= deadline {
+            return (status, answer);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// How long a member may take to publish its name and client URLs after it is healthy.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The id of the member itself, from the gateway's member list, once the list shows its
+/// client URLs. etcd publishes them before it serves clients; etcd-rs answers `/health`
+/// a moment before (which `status_and_member_list_answer_etcds_fields` can catch).
+fn own_id(member: &Member) -> u64 {
+    let deadline = Instant::now() + PUBLISH_TIMEOUT;
+    loop {
+        let list = json(&post_ok(member, "/v3/cluster/member/list", "{}"));
+        let own = &list["members"][0];
+        if own["clientURLs"].is_array() || Instant::now() >= deadline {
+            return own["ID"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(|| panic!("no member id in {list}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A membership answer's header: etcd's carries no revision.
+const MEMBERSHIP_HEADER: &str =
+    r#""header":{"cluster_id":"<cluster_id>","member_id":"<member_id>","raft_term":"<raft_term>"}"#;
+/// The member itself as the gateway lists it, normalized.
+const SELF_MEMBER: &str =
+    r#"{"ID":"<ID>","name":"m1","peerURLs":["<peer-url>"],"clientURLs":["<client-url>"]}"#;
+
+/// A `members` array as etcd writes it: sorted by id (their placeholders hide which is
+/// which, so the order comes from the real ids).
+fn members(mut members: Vec<(u64, &str)>) -> String {
+    members.sort_by_key(|&(id, _)| id);
+    let members: Vec<&str> = members.into_iter().map(|(_, json)| json).collect();
+    format!(r#""members":[{}]"#, members.join(","))
+}
+
+/// Adds a learner on a peer URL no process listens on, lists, updates, fails to promote
+/// it (it never started, so it is not in sync), and removes it; and the refusals of each
+/// call. Left out because etcd 3.4 is wrong there: updating a learner's URLs (3.4 drops its
+/// learner flag from the list) or updating to an invalid URL (3.4 crashes).
+#[test]
+fn membership_changes_answer_etcds_json() {
+    let member = Member::start(&[]);
+    let own = own_id(&member);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let learner_url = format!("http://127.0.0.1:{port}");
+    let (status, added) = member_add(
+        &member,
+        &format!(r#"{{"peerURLs":["{learner_url}"],"isLearner":true}}"#),
+    );
+    let learner: u64 = json(&added)["member"]["ID"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no new member id in {added}"));
+    let learner_json = format!(r#"{{"ID":"<ID>","peerURLs":["{learner_url}"],"isLearner":true}}"#);
+    let both = members(vec![(own, SELF_MEMBER), (learner, &learner_json)]);
+    assert_eq!(
+        (status, member.normalize_gateway(&added)),
+        (
+            200,
+            format!(r#"{{{MEMBERSHIP_HEADER},"member":{learner_json},{both}}}"#)
+        ),
+        "the learner's addition"
+    );
+    let with_learner = format!("{{{MEMBERSHIP_HEADER},{both}}}");
+    let alone = format!(
+        "{{{MEMBERSHIP_HEADER},{}}}",
+        members(vec![(own, SELF_MEMBER)])
+    );
+    let peer_url = member.peer_url();
+    let not_found = error(5, "etcdserver: member not found");
+    let bad_urls = error(3, "etcdserver: given member URLs are invalid");
+    let url_exists = error(9, "etcdserver: Peer URLs already exists");
+    let cases = [
+        case("/v3/cluster/member/list", "{}", 200, with_learner.clone()),
+        // Its own URLs again: a change of nothing.
+        case(
+            "/v3/cluster/member/update",
+            &format!(r#"{{"ID":"{own}","peerURLs":["{peer_url}"]}}"#),
+            200,
+            with_learner.clone(),
+        ),
+        case(
+            "/v3beta/cluster/member/update",
+            &format!(r#"{{"ID":{learner},"peerURLs":["{peer_url}"]}}"#),
+            412,
+            url_exists.clone(),
+        ),
+        case(
+            "/v3/cluster/member/update",
+            &format!(r#"{{"ID":"5","peerURLs":["{learner_url}"]}}"#),
+            404,
+            not_found.clone(),
+        ),
+        case(
+            "/v3/cluster/member/promote",
+            &format!(r#"{{"ID":"{learner}"}}"#),
+            412,
+            error(
+                9,
+                "etcdserver: can only promote a learner member which is in sync with leader",
+            ),
+        ),
+        case(
+            "/v3/cluster/member/promote",
+            &format!(r#"{{"ID":"{own}"}}"#),
+            412,
+            error(9, "etcdserver: can only promote a learner member"),
+        ),
+        case("/v3/cluster/member/promote", "{}", 404, not_found.clone()),
+        case(
+            "/v3/cluster/member/add",
+            &format!(r#"{{"peerURLs":["{peer_url}"],"isLearner":true}}"#),
+            412,
+            url_exists,
+        ),
+        case(
+            "/v3/cluster/member/add",
+            r#"{"peerURLs":["x"],"isLearner":true}"#,
+            400,
+            bad_urls.clone(),
+        ),
+        case(
+            "/v3/cluster/member/add",
+            r#"{"peerURLs":["http://127.0.0.1:1/path"],"isLearner":true}"#,
+            400,
+            bad_urls.clone(),
+        ),
+        // A `null` element is an empty URL; no URLs at all are invalid too.
+        case(
+            "/v3/cluster/member/add",
+            r#"{"peerURLs":[null],"isLearner":true}"#,
+            400,
+            bad_urls.clone(),
+        ),
+        case("/v3/cluster/member/add", "{}", 400, bad_urls),
+        case(
+            "/v3/cluster/member/remove",
+            &format!(r#"{{"ID":"{learner}"}}"#),
+            200,
+            alone.clone(),
+        ),
+        case(
+            "/v3/cluster/member/remove",
+            &format!(r#"{{"ID":"{learner}"}}"#),
+            404,
+            not_found.clone(),
+        ),
+        case(
+            "/v3/cluster/member/remove",
+            r#"{"ID":18446744073709551615}"#,
+            404,
+            not_found.clone(),
+        ),
+        case("/v3/cluster/member/remove", "", 404, not_found),
+        case("/v3/cluster/member/list", "", 200, alone),
+    ];
+    check("membership changes", &member, &cases);
+}
+
+#[test]
+fn malformed_membership_requests_answer_gos_json_errors() {
+    let member = Member::start(&[]);
+    let bad =
+        |path: &'static str, body: &str, message: &str| case(path, body, 400, error(3, message));
+    let (add, remove, update, promote) = (
+        "/v3/cluster/member/add",
+        "/v3/cluster/member/remove",
+        "/v3/cluster/member/update",
+        "/v3/cluster/member/promote",
+    );
+    let not_a_list = "json: cannot unmarshal string into Go value of type []json.RawMessage";
+    let cases = [
+        bad(add, r#"{"peerURLs":"http://a:1"}"#, not_a_list),
+        bad(
+            add,
+            r#"{"peerURLs":{}}"#,
+            "json: cannot unmarshal object into Go value of type []json.RawMessage",
+        ),
+        bad(
+            add,
+            r#"{"peerURLs":[1]}"#,
+            "json: cannot unmarshal number into Go value of type string",
+        ),
+        bad(
+            add,
+            r#"{"peerURLs":["http://a:1",true]}"#,
+            "json: cannot unmarshal bool into Go value of type string",
+        ),
+        bad(
+            add,
+            r#"{"peerURLs":[["x"]]}"#,
+            "json: cannot unmarshal array into Go value of type string",
+        ),
+        // Fields in declaration order, whatever the order in the body.
+        bad(
+            add,
+            r#"{"isLearner":"true","peerURLs":[1]}"#,
+            "json: cannot unmarshal number into Go value of type string",
+        ),
+        bad(
+            add,
+            r#"{"isLearner":1}"#,
+            "json: cannot unmarshal number into Go value of type bool",
+        ),
+        bad(
+            remove,
+            r#"{"ID":"abc"}"#,
+            "invalid character 'a' looking for beginning of value",
+        ),
+        bad(
+            remove,
+            r#"{"ID":"01"}"#,
+            "invalid character '1' after top-level value",
+        ),
+        bad(remove, r#"{"ID":""}"#, "unexpected end of JSON input"),
+        bad(
+            remove,
+            r#"{"ID":-1}"#,
+            "json: cannot unmarshal number -1 into Go value of type uint64",
+        ),
+        bad(
+            remove,
+            r#"{"ID":"-0"}"#,
+            "json: cannot unmarshal number -0 into Go value of type uint64",
+        ),
+        bad(
+            remove,
+            r#"{"ID":"1e2"}"#,
+            "json: cannot unmarshal number 1e2 into Go value of type uint64",
+        ),
+        bad(
+            remove,
+            r#"{"ID":18446744073709551616}"#,
+            "json: cannot unmarshal number 18446744073709551616 into Go value of type uint64",
+        ),
+        bad(
+            remove,
+            r#"{"ID":true}"#,
+            "json: cannot unmarshal bool into Go value of type uint64",
+        ),
+        bad(
+            remove,
+            r#"{"ID":[1]}"#,
+            "json: cannot unmarshal array into Go value of type uint64",
+        ),
+        bad(
+            update,
+            r#"{"peerURLs":"x","ID":"abc"}"#,
+            "invalid character 'a' looking for beginning of value",
+        ),
+        bad(update, r#"{"ID":"5","peerURLs":"x"}"#, not_a_list),
+        bad(
+            promote,
+            r#"{"ID":1.5}"#,
+            "json: cannot unmarshal number 1.5 into Go value of type uint64",
+        ),
+        bad(
+            promote,
+            "[1]",
+            "json: cannot unmarshal array into Go value of type map[string]json.RawMessage",
+        ),
+        bad(promote, r#"{"ID":"#, "unexpected EOF"),
+    ];
+    check("malformed membership requests", &member, &cases);
+}
+
+/// Raising NOSPACE stops writes and clearing it lets them through again. etcd 3.4's
+/// Alarm answers carry no header. Left out because etcd-rs differs (reported): a second
+/// ACTIVATE of an active alarm (etcd answers it again), a GET naming an alarm type (etcd
+/// lists only that type), and Status's `errors` while an alarm is active. And because
+/// etcd 3.4 crashes on it: ACTIVATE of the alarm NONE.
+#[test]
+fn alarms_answer_etcds_json_and_nospace_stops_writes() {
+    let member = Member::start(&[]);
+    let own = own_id(&member);
+    let nospace = format!(r#"{{"alarms":[{{"memberID":"{own}","alarm":"NOSPACE"}}]}}"#);
+    let alarm = "/v3/maintenance/alarm";
+    let bad = |body: &str, message: &str| case(alarm, body, 400, error(3, message));
+    let cases = [
+        case(alarm, "{}", 200, "{}"),
+        case(alarm, r#"{"action":"GET"}"#, 200, "{}"),
+        case(
+            alarm,
+            &format!(r#"{{"action":"ACTIVATE","memberID":"{own}","alarm":"NOSPACE"}}"#),
+            200,
+            nospace.clone(),
+        ),
+        case(alarm, r#"{"action":"GET"}"#, 200, nospace.clone()),
+        case("/v3beta/maintenance/alarm", "", 200, nospace.clone()),
+        case(
+            "/v3/kv/put",
+            r#"{"key":"YQ==","value":"MQ=="}"#,
+            429,
+            error(8, "etcdserver: mvcc: database space exceeded"),
+        ),
+        case(
+            "/v3/lease/grant",
+            r#"{"TTL":60}"#,
+            429,
+            error(8, "etcdserver: mvcc: database space exceeded"),
+        ),
+        case("/v3/kv/range", r#"{"key":"YQ=="}"#, 200, only_header(1)),
+        // Clearing an alarm that is not raised changes nothing and lists nothing.
+        case(
+            alarm,
+            &format!(r#"{{"action":"DEACTIVATE","memberID":"{own}","alarm":"CORRUPT"}}"#),
+            200,
+            "{}",
+        ),
+        case(
+            alarm,
+            r#"{"action":"DEACTIVATE","memberID":"5","alarm":"NOSPACE"}"#,
+            200,
+            "{}",
+        ),
+        // Enums by number: DEACTIVATE, NOSPACE.
+        case(
+            alarm,
+            &format!(r#"{{"action":2,"memberID":{own},"alarm":1}}"#),
+            200,
+            nospace,
+        ),
+        case(alarm, r#"{"action":"GET"}"#, 200, "{}"),
+        case(
+            "/v3/kv/put",
+            r#"{"key":"YQ==","value":"MQ=="}"#,
+            200,
+            only_header(2),
+        ),
+        bad(
+            r#"{"action":"BAD"}"#,
+            r#"unknown value \"BAD\" for enum etcdserverpb.AlarmRequest_AlarmAction"#,
+        ),
+        bad(
+            r#"{"action":"1"}"#,
+            r#"unknown value \"1\" for enum etcdserverpb.AlarmRequest_AlarmAction"#,
+        ),
+        bad(
+            r#"{"action":1.5}"#,
+            "json: cannot unmarshal number 1.5 into Go value of type etcdserverpb.AlarmRequest_AlarmAction",
+        ),
+        bad(
+            r#"{"alarm":"BAD","action":"BAD"}"#,
+            r#"unknown value \"BAD\" for enum etcdserverpb.AlarmRequest_AlarmAction"#,
+        ),
+        bad(
+            r#"{"alarm":"BAD"}"#,
+            r#"unknown value \"BAD\" for enum etcdserverpb.AlarmType"#,
+        ),
+        bad(
+            r#"{"memberID":"x","alarm":"BAD"}"#,
+            "invalid character 'x' looking for beginning of value",
+        ),
+        bad(
+            r#"{"memberID":-1}"#,
+            "json: cannot unmarshal number -1 into Go value of type uint64",
+        ),
+    ];
+    check("alarms", &member, &cases);
+}
+
+/// etcd 3.4 answers both with `{}`: no header.
+#[test]
+fn defragment_and_transfer_leadership_answer_etcds_json() {
+    let member = Member::start(&[]);
+    let own = own_id(&member);
+    let (defragment, transfer) = (
+        "/v3/maintenance/defragment",
+        "/v3/maintenance/transfer-leadership",
+    );
+    let bad_transferee = error(9, "etcdserver: bad leader transferee");
+    let cases = [
+        case(
+            "/v3/kv/put",
+            r#"{"key":"YQ==","value":"MQ=="}"#,
+            200,
+            only_header(2),
+        ),
+        case(defragment, "{}", 200, "{}"),
+        case("/v3beta/maintenance/defragment", "", 200, "{}"),
+        case(
+            defragment,
+            "[1]",
+            400,
+            error(
+                3,
+                "json: cannot unmarshal array into Go value of type map[string]json.RawMessage",
+            ),
+        ),
+        // The data is all there after a defragmentation.
+        case(
+            "/v3/kv/range",
+            r#"{"key":"YQ=="}"#,
+            200,
+            format!(
+                r#"{{{},"kvs":[{}],"count":"1"}}"#,
+                header(2),
+                kv("YQ==", 2, 2, 1, "MQ==")
+            ),
+        ),
+        // To the leader itself: nothing to do.
+        case(transfer, &format!(r#"{{"targetID":"{own}"}}"#), 200, "{}"),
+        case(transfer, r#"{"targetID":"5"}"#, 412, bad_transferee.clone()),
+        case(
+            "/v3beta/maintenance/transfer-leadership",
+            "{}",
+            412,
+            bad_transferee,
+        ),
+        case(
+            transfer,
+            r#"{"targetID":-1}"#,
+            400,
+            error(
+                3,
+                "json: cannot unmarshal number -1 into Go value of type uint64",
+            ),
+        ),
+    ];
+    check("defragment and transfer leadership", &member, &cases);
+}
+
+/// HashKV has no path in etcd 3.4's gateway (its `/v3/maintenance/hash` answers Hash);
+/// etcd-rs serves it where etcd 3.5 does, `/v3/maintenance/hashkv`. The hash is the one
+/// etcd 3.4.23 computes over the same store (`etcdctl endpoint hashkv` after `put a 1`).
+#[test]
+fn hash_kv_is_served_on_etcd_3_5s_path() {
+    let member = Member::start(&[]);
+    post_ok(&member, "/v3/kv/put", r#"{"key":"YQ==","value":"MQ=="}"#);
+    let status = json(&post_ok(&member, "/v3/maintenance/status", "{}"));
+    let hash_kv = "/v3/maintenance/hashkv";
+    if status["version"]
+        .as_str()
+        .is_some_and(|v| v.starts_with("3.4."))
+    {
+        let answer = http_request(member.client_addr(), "POST", hash_kv, "{}").expect("an answer");
+        assert_eq!((answer.status, answer.body.as_str()), (404, "Not Found\n"));
+        return;
+    }
+    let answer = json(&post_ok(&member, hash_kv, "{}"));
+    assert_eq!(answer["header"]["revision"], "2", "{answer}");
+    assert_eq!(
+        answer["hash"], 2_587_454_935_u32,
+        "the hash as a number: {answer}"
+    );
+    assert_eq!(answer["hash_revision"], "2", "{answer}");
+    let cases = [
+        case(
+            hash_kv,
+            r#"{"revision":"100"}"#,
+            400,
+            error(
+                11,
+                "etcdserver: mvcc: required revision is a future revision",
+            ),
+        ),
+        case(
+            hash_kv,
+            r#"{"revision":true}"#,
+            400,
+            error(3, "json: cannot unmarshal bool into Go value of type int64"),
+        ),
+    ];
+    check("hash kv", &member, &cases);
 }

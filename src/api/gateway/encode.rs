@@ -58,6 +58,15 @@ impl Object {
         self
     }
 
+    /// A `uint32` field: a number, left out when 0.
+    pub fn uint32(&mut self, name: &str, value: u32) -> &mut Object {
+        if value != 0 {
+            self.key(name);
+            let _ = write!(self.out, "{value}");
+        }
+        self
+    }
+
     /// A `bool` field, left out when false.
     pub fn boolean(&mut self, name: &str, value: bool) -> &mut Object {
         if value {
@@ -198,6 +207,8 @@ mod tests {
             .message("header", Some(Object::new().int64("revision", 0).finish()))
             .int64("count", 3)
             .uint64("member_id", u64::MAX)
+            .uint32("hash", 0)
+            .uint32("hash", u32::MAX)
             .boolean("more", false)
             .bytes("key", b"foo")
             .string("name", "")
@@ -209,7 +220,7 @@ mod tests {
             .finish();
         assert_eq!(
             json,
-            r#"{"header":{},"count":"3","member_id":"18446744073709551615","key":"Zm9v","keys":["YQ==",""],"type":"DELETE","type":7}"#
+            r#"{"header":{},"count":"3","member_id":"18446744073709551615","hash":4294967295,"key":"Zm9v","keys":["YQ==",""],"type":"DELETE","type":7}"#
         );
     }
 

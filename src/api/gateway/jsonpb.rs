@@ -9,7 +9,10 @@
 //!   the order of the keys in the body.
 //! - `null` leaves any field unset.
 //! - 64-bit integers come as numbers or as strings holding a number; the string's text
-//!   is parsed as JSON again, so `"01"` fails as Go's `json.Unmarshal` does.
+//!   is parsed as JSON again, so `"01"` fails as Go's `json.Unmarshal` does. A `uint64`
+//!   refuses a sign (`-0` too) as Go's `strconv.ParseUint` does.
+//! - A repeated string is an array (not a lone string); each element is read as Go's
+//!   `json.Unmarshal` reads a `string`, `null` as `""`.
 //! - Enums come as their name (exactly, between the quotes, escapes not decoded) or as
 //!   any number that fits an int32.
 //! - Bytes come as standard base64 (see [`super::base64`]) or, as Go's `encoding/json`
@@ -77,6 +80,26 @@ impl<'a> Fields<'a> {
         match self.get(name, camel) {
             None => Ok(0),
             Some(raw) => int64(raw),
+        }
+    }
+
+    /// A `uint64` field; 0 when absent or `null`.
+    pub fn uint64(&self, name: &str, camel: &str) -> Result<u64, DecodeError> {
+        match self.get(name, camel) {
+            None => Ok(0),
+            Some(raw) => uint64(raw),
+        }
+    }
+
+    /// A `repeated string` field; empty when absent or `null`.
+    pub fn strings(&self, name: &str, camel: &str) -> Result<Vec<String>, DecodeError> {
+        let Some(raw) = self.get(name, camel) else {
+            return Ok(Vec::new());
+        };
+        match raw.kind() {
+            Kind::Null => Ok(Vec::new()),
+            Kind::Array => raw.elements().into_iter().map(string).collect(),
+            _ => Err(kind_error(raw, GO_REPEATED_TYPE)),
         }
     }
 
@@ -227,6 +250,37 @@ fn int64(raw: Raw<'_>) -> Result<i64, DecodeError> {
     integer(raw, "int64")
 }
 
+/// jsonpb's `uint64`: a number, or a string whose text is a JSON number; Go parses it
+/// with `strconv.ParseUint`, so a sign, a fraction or an exponent is refused.
+fn uint64(raw: Raw<'_>) -> Result<u64, DecodeError> {
+    let raw = if raw.kind() == Kind::String {
+        let inner = raw.string_inner();
+        check_valid(inner)?;
+        Raw::new(inner)
+    } else {
+        raw
+    };
+    match raw.kind() {
+        Kind::Null => Ok(0),
+        Kind::Number => std::str::from_utf8(raw.text())
+            .ok()
+            .filter(|text| !text.starts_with('+'))
+            .and_then(|text| text.parse::<u64>().ok())
+            .ok_or_else(|| number_error(raw, "uint64")),
+        _ => Err(kind_error(raw, "uint64")),
+    }
+}
+
+/// Go's `json.Unmarshal` into a `string`: `null` leaves it empty; escapes are decoded,
+/// and what is not UTF-8 becomes U+FFFD.
+fn string(raw: Raw<'_>) -> Result<String, DecodeError> {
+    match raw.kind() {
+        Kind::Null => Ok(String::new()),
+        Kind::String => Ok(String::from_utf8_lossy(&raw.unquote()).into_owned()),
+        _ => Err(kind_error(raw, "string")),
+    }
+}
+
 /// Go's `json.Unmarshal` into a `[]byte`.
 fn bytes(raw: Raw<'_>) -> Result<Vec<u8>, DecodeError> {
     match raw.kind() {
@@ -364,6 +418,73 @@ mod tests {
             limit(r#""""#),
             Err("unexpected end of JSON input".to_string())
         );
+    }
+
+    /// Messages captured from etcd 3.4's gateway for `{"ID":<value>}` (MemberRemove).
+    #[test]
+    fn uint64_as_etcd_reads_it() {
+        let id = |value: &str| fields(&format!(r#"{{"ID":{value}}}"#)).uint64("ID", "ID");
+        assert_eq!(id("5"), Ok(5));
+        assert_eq!(id(r#"" 5""#), Ok(5));
+        assert_eq!(id("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(id("null"), Ok(0));
+        assert_eq!(id(r#""null""#), Ok(0));
+        let error = |what: &str| {
+            Err(format!(
+                "json: cannot unmarshal {what} into Go value of type uint64"
+            ))
+        };
+        assert_eq!(id("-1"), error("number -1"));
+        assert_eq!(id(r#""-1""#), error("number -1"));
+        assert_eq!(id("-0"), error("number -0"));
+        assert_eq!(id("1.5"), error("number 1.5"));
+        assert_eq!(id(r#""1e2""#), error("number 1e2"));
+        assert_eq!(
+            id("18446744073709551616"),
+            error("number 18446744073709551616")
+        );
+        assert_eq!(id("true"), error("bool"));
+        assert_eq!(id("[1]"), error("array"));
+        assert_eq!(id("{}"), error("object"));
+        assert_eq!(
+            id(r#""abc""#),
+            Err("invalid character 'a' looking for beginning of value".to_string())
+        );
+        assert_eq!(
+            id(r#""01""#),
+            Err("invalid character '1' after top-level value".to_string())
+        );
+        assert_eq!(id(r#""""#), Err("unexpected end of JSON input".to_string()));
+    }
+
+    /// Messages captured from etcd 3.4's gateway for `{"peerURLs":<value>}` (MemberAdd).
+    #[test]
+    fn repeated_strings_as_etcd_reads_them() {
+        let urls =
+            |value: &str| fields(&format!(r#"{{"peerURLs":{value}}}"#)).strings("x", "peerURLs");
+        assert_eq!(
+            urls(r#"["http://a:1",null,"\u00e9\n\ud800"]"#),
+            Ok(vec![
+                "http://a:1".to_string(),
+                String::new(),
+                "é\n\u{fffd}".to_string()
+            ])
+        );
+        assert_eq!(urls("null"), Ok(vec![]));
+        assert_eq!(urls("[]"), Ok(vec![]));
+        let error = |what: &str, go_type: &str| {
+            Err(format!(
+                "json: cannot unmarshal {what} into Go value of type {go_type}"
+            ))
+        };
+        assert_eq!(urls(r#""x""#), error("string", "[]json.RawMessage"));
+        assert_eq!(urls("5"), error("number", "[]json.RawMessage"));
+        assert_eq!(urls("{}"), error("object", "[]json.RawMessage"));
+        assert_eq!(urls("true"), error("bool", "[]json.RawMessage"));
+        assert_eq!(urls("[1]"), error("number", "string"));
+        assert_eq!(urls(r#"["a",true]"#), error("bool", "string"));
+        assert_eq!(urls("[{}]"), error("object", "string"));
+        assert_eq!(urls("[[1]]"), error("array", "string"));
     }
 
     #[test]

@@ -1,9 +1,14 @@
-//! The Maintenance service's Status as JSON.
+//! The Maintenance service's messages as JSON: Status, Alarm, Defragment, MoveLeader
+//! (`/v3/maintenance/transfer-leadership`) and HashKV.
+//!
+//! etcd 3.4's Alarm, Defragment and MoveLeader answers carry no header (its servers
+//! never fill one in), and so do these, whatever header the service gives: a client
+//! reading the JSON gets the same bytes as from etcd 3.4.
 
 use super::encode::Object;
 use super::jsonpb::{DecodeError, Fields};
 use super::kv::header;
-use crate::pb::etcdserverpb as pb;
+use crate::pb::etcdserverpb::{self as pb, alarm_request::AlarmAction};
 
 /// A `StatusRequest`: no fields, but the body must still be well-formed.
 pub fn status_request(_: &Fields<'_>) -> Result<pb::StatusRequest, DecodeError> {
@@ -33,4 +38,129 @@ pub fn status_response(r: &pb::StatusResponse) -> String {
         .int64("dbSizeQuota", r.db_size_quota)
         .message("downgradeInfo", downgrade)
         .finish()
+}
+
+/// An `AlarmRequest`: the action and the alarm by name or number.
+pub fn alarm_request(f: &Fields<'_>) -> Result<pb::AlarmRequest, DecodeError> {
+    Ok(pb::AlarmRequest {
+        action: f.enumeration(
+            "action",
+            "action",
+            "etcdserverpb.AlarmRequest_AlarmAction",
+            |name| AlarmAction::from_str_name(name).map(|v| v as i32),
+        )?,
+        member_id: f.uint64("memberID", "memberID")?,
+        alarm: f.enumeration("alarm", "alarm", "etcdserverpb.AlarmType", |name| {
+            pb::AlarmType::from_str_name(name).map(|v| v as i32)
+        })?,
+    })
+}
+
+fn alarm_type_name(value: i32) -> Option<&'static str> {
+    pb::AlarmType::try_from(value).ok().map(|t| t.as_str_name())
+}
+
+/// An `AlarmResponse`, without its header as etcd 3.4 answers it.
+pub fn alarm_response(r: &pb::AlarmResponse) -> String {
+    let alarms = r
+        .alarms
+        .iter()
+        .map(|a| {
+            Object::new()
+                .uint64("memberID", a.member_id)
+                .enumeration("alarm", a.alarm, alarm_type_name)
+                .finish()
+        })
+        .collect();
+    Object::new().array("alarms", alarms).finish()
+}
+
+/// A `DefragmentRequest`: no fields, but the body must still be well-formed.
+pub fn defragment_request(_: &Fields<'_>) -> Result<pb::DefragmentRequest, DecodeError> {
+    Ok(pb::DefragmentRequest {})
+}
+
+/// A `DefragmentResponse`: `{}`, as etcd 3.4 answers it.
+pub fn defragment_response(_: &pb::DefragmentResponse) -> String {
+    Object::new().finish()
+}
+
+/// A `MoveLeaderRequest`.
+pub fn move_leader_request(f: &Fields<'_>) -> Result<pb::MoveLeaderRequest, DecodeError> {
+    Ok(pb::MoveLeaderRequest {
+        target_id: f.uint64("targetID", "targetID")?,
+    })
+}
+
+/// A `MoveLeaderResponse`: `{}`, as etcd 3.4 answers it.
+pub fn move_leader_response(_: &pb::MoveLeaderResponse) -> String {
+    Object::new().finish()
+}
+
+/// A `HashKVRequest`.
+pub fn hash_kv_request(f: &Fields<'_>) -> Result<pb::HashKvRequest, DecodeError> {
+    Ok(pb::HashKvRequest {
+        revision: f.int64("revision", "revision")?,
+    })
+}
+
+/// A `HashKVResponse` (`hash_revision` is etcd 3.5's).
+pub fn hash_kv_response(r: &pb::HashKvResponse) -> String {
+    Object::new()
+        .message("header", r.header.as_ref().map(header))
+        .uint32("hash", r.hash)
+        .int64("compact_revision", r.compact_revision)
+        .int64("hash_revision", r.hash_revision)
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::value::Raw;
+    use super::*;
+
+    fn fields(body: &str) -> Fields<'_> {
+        Fields::of(Raw::new(body.as_bytes())).unwrap().unwrap()
+    }
+
+    #[test]
+    fn reads_alarm_requests_by_name_or_number() {
+        let request =
+            alarm_request(&fields(r#"{"action":"ACTIVATE","memberID":"7","alarm":2}"#)).unwrap();
+        assert_eq!(
+            (request.action, request.member_id, request.alarm),
+            (1, 7, 2)
+        );
+        // The action is read first, whatever the order in the body.
+        assert_eq!(
+            alarm_request(&fields(r#"{"alarm":"BAD","action":"BAD"}"#)).unwrap_err(),
+            r#"unknown value "BAD" for enum etcdserverpb.AlarmRequest_AlarmAction"#
+        );
+        assert_eq!(
+            alarm_request(&fields(r#"{"alarm":"BAD","memberID":"x"}"#)).unwrap_err(),
+            "invalid character 'x' looking for beginning of value"
+        );
+    }
+
+    #[test]
+    fn writes_alarms_without_a_header_as_etcd_3_4_does() {
+        let response = pb::AlarmResponse {
+            header: Some(pb::ResponseHeader::default()),
+            alarms: vec![
+                pb::AlarmMember {
+                    member_id: 7_383_792_418_829_112_008,
+                    alarm: pb::AlarmType::Nospace as i32,
+                },
+                pb::AlarmMember {
+                    member_id: 1,
+                    alarm: 9,
+                },
+            ],
+        };
+        assert_eq!(
+            alarm_response(&response),
+            r#"{"alarms":[{"memberID":"7383792418829112008","alarm":"NOSPACE"},{"memberID":"1","alarm":9}]}"#
+        );
+        assert_eq!(alarm_response(&pb::AlarmResponse::default()), "{}");
+    }
 }
