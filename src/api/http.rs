@@ -22,9 +22,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// etcd 3.4's `/health`: healthy when a leader exists and a linearizable read succeeds.
+/// etcd 3.4's `/health`: healthy when a leader exists, this member has published its
+/// attributes (etcd serves clients only then) and a linearizable read succeeds.
 async fn health(member: web::Data<MemberHandle>) -> HttpResponse {
-    let has_leader = !member.status().leader.is_none();
+    // etcd serves clients once the member published its attributes through Raft.
+    let has_leader = !member.status().leader.is_none() && member.is_published();
     let healthy = has_leader
         && tokio::time::timeout(HEALTH_READ_TIMEOUT, member.linearizable_barrier())
             .await

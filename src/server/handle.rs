@@ -173,6 +173,9 @@ fn quorum(n: usize) -> usize {
     n / 2 + 1
 }
 
+/// How long one attempt to publish a member's attributes may take.
+const PUBLISH_ATTEMPT: Duration = Duration::from_secs(1);
+
 /// How long to wait before proposing again when no leader is known.
 const NO_LEADER_RETRY: Duration = Duration::from_millis(20);
 
@@ -239,34 +242,40 @@ impl MemberHandle {
             .map(|(_, urls)| urls.clone())
     }
 
-    /// Publishes this member's name and client URLs through Raft (once a leader exists),
-    /// unless they are published already.
-    pub async fn publish_attributes(&self) {
-        let id = self.identity.member_id;
+    /// Whether this member's name and client URLs are published (applied here), as
+    /// etcd's members are before they serve clients.
+    pub fn is_published(&self) -> bool {
         let mine = (
             self.identity.name.clone(),
             self.identity.client_urls.clone(),
         );
+        self.attributes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&self.identity.member_id)
+            == Some(&mine)
+    }
+
+    /// Publishes this member's name and client URLs through Raft (once a leader exists),
+    /// unless they are published already.
+    pub async fn publish_attributes(&self) {
         loop {
-            let published = self
-                .attributes
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .get(&id)
-                .cloned();
-            if published.as_ref() == Some(&mine) {
+            if self.is_published() {
                 return;
             }
             if !self.status().leader.is_none() {
                 let request = pb::InternalRaftRequest {
                     member_attributes: Some(pb::MemberAttributes {
-                        id,
-                        name: mine.0.clone(),
-                        client_urls: mine.1.clone(),
+                        id: self.identity.member_id,
+                        name: self.identity.name.clone(),
+                        client_urls: self.identity.client_urls.clone(),
                     }),
                     ..Default::default()
                 };
-                if self.propose(request).await.is_ok() {
+                // A proposal forwarded before the connection to the leader is up is
+                // lost: try again soon (publishing twice is harmless).
+                let attempt = tokio::time::timeout(PUBLISH_ATTEMPT, self.propose(request));
+                if attempt.await.is_ok_and(|r| r.is_ok()) {
                     continue;
                 }
             }
