@@ -115,6 +115,8 @@ pub struct Endpoints {
     pub hash_kv: Recipient<super::applier::HashKv>,
     /// Defragment.
     pub defragment: Recipient<super::applier::Defragment>,
+    /// Point-in-time views of the store (Snapshot, Hash).
+    pub open_view: Recipient<super::applier::OpenView>,
 }
 
 /// The raised alarms (member id, alarm type), as applied through Raft.
@@ -559,6 +561,16 @@ impl MemberHandle {
             ))),
             Err(_) => Err(ApiError::Stopped),
         }
+    }
+
+    /// A point-in-time view of this member's store, and the revision it shows.
+    pub async fn open_view(&self) -> Result<(Box<dyn mvcc::BackendView>, i64), ApiError> {
+        self.endpoints
+            .open_view
+            .send(super::applier::OpenView)
+            .await
+            .map_err(|_| ApiError::Stopped)?
+            .map_err(ApiError::Mvcc)
     }
 
     /// The member's WatchHub.

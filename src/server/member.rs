@@ -279,7 +279,8 @@ where
         lease_list: applier.clone().recipient(),
         lease_exists: applier.clone().recipient(),
         hash_kv: applier.clone().recipient(),
-        defragment: applier.recipient(),
+        defragment: applier.clone().recipient(),
+        open_view: applier.recipient(),
     };
     let handle = MemberHandle::new(
         spec.identity,

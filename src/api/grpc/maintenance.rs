@@ -1,5 +1,6 @@
-//! The Maintenance service: Status and Alarm today; the rest answers "not implemented
-//! yet" (issue 5) rather than pretending.
+//! The Maintenance service. Snapshot streams the store as etcd's backend file (a bbolt
+//! database in etcd's schema, see [`crate::snapshot`]) and Hash is etcd's hash of that
+//! file's buckets; Downgrade answers "not implemented yet" rather than pretending.
 
 use std::pin::Pin;
 
@@ -9,6 +10,8 @@ use tonic::{Request, Response, Status};
 use super::status::not_implemented;
 use crate::pb::etcdserverpb::{self as pb, maintenance_server::Maintenance};
 use crate::server::handle::MemberHandle;
+use crate::snapshot::bolt::BoltError;
+use crate::snapshot::schema::{EtcdBuckets, MemberEntry};
 
 /// The version this member reports: the etcd API version it implements.
 pub const SERVER_VERSION: &str = "3.5.0";
@@ -28,6 +31,35 @@ impl MaintenanceService {
 }
 
 type SnapshotStream = Pin<Box<dyn Stream<Item = Result<pb::SnapshotResponse, Status>> + Send>>;
+
+/// Chunks of a snapshot buffered ahead of the client (32 KiB each): the writer waits
+/// for a slow client rather than filling memory.
+const SNAPSHOT_CHUNKS_IN_FLIGHT: usize = 4;
+
+impl MaintenanceService {
+    /// A view of the member's store, in etcd's buckets, and the revision it shows.
+    async fn etcd_buckets(&self) -> Result<(EtcdBuckets, i64), Status> {
+        let (view, revision) = self.member.open_view().await.map_err(super::status::status)?;
+        let members: Vec<MemberEntry> = self
+            .member
+            .members
+            .iter()
+            .map(|m| MemberEntry {
+                id: m.id,
+                peer_urls: m.peer_urls.clone(),
+                is_learner: m.is_learner,
+            })
+            .collect();
+        // Reading the meta entries may touch the disk: not on an async thread.
+        let buckets = tokio::task::spawn_blocking(move || {
+            EtcdBuckets::new(view, &members, CLUSTER_VERSION)
+        })
+        .await
+        .map_err(|e| Status::unknown(e.to_string()))?
+        .map_err(|e| Status::unknown(e.to_string()))?;
+        Ok((buckets, revision))
+    }
+}
 
 #[tonic::async_trait]
 impl Maintenance for MaintenanceService {
@@ -113,7 +145,16 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
-        Err(not_implemented("Hash"))
+        let (buckets, revision) = self.etcd_buckets().await?;
+        let hash = tokio::task::spawn_blocking(move || crate::snapshot::schema::hash(&buckets))
+            .await
+            .map_err(|e| Status::unknown(e.to_string()))?
+            .map_err(|e| Status::unknown(e.to_string()))?;
+        Ok(Response::new(pb::HashResponse {
+            // etcd's header carries the revision hashed.
+            header: Some(self.member.header(revision)),
+            hash,
+        }))
     }
 
     async fn hash_kv(
@@ -140,7 +181,31 @@ impl Maintenance for MaintenanceService {
         &self,
         _: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
-        Err(not_implemented("Snapshot"))
+        let (buckets, _) = self.etcd_buckets().await?;
+        let (tx, rx) = tokio::sync::mpsc::channel(SNAPSHOT_CHUNKS_IN_FLIGHT);
+        // The file is written on a blocking thread from the view, while the member goes
+        // on serving writes; it stops when the client goes away.
+        tokio::task::spawn_blocking(move || {
+            let result = crate::snapshot::stream(&buckets, &mut |blob, remaining_bytes| {
+                // etcd 3.4 and 3.5 send no header and no version.
+                let chunk = pb::SnapshotResponse {
+                    remaining_bytes,
+                    blob,
+                    ..Default::default()
+                };
+                tx.blocking_send(Ok(chunk))
+                    .map_err(|_| BoltError::Sink("the client went away".into()))
+            });
+            if let Err(e) = result
+                && !matches!(e, BoltError::Sink(_))
+            {
+                eprintln!("etcd-rs: a snapshot failed: {e}");
+                let _ = tx.blocking_send(Err(Status::unknown(e.to_string())));
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn move_leader(
