@@ -20,6 +20,8 @@ pub struct PlannedMember {
     pub client_listen: Vec<SocketAddr>,
     /// The addresses of --listen-peer-urls (served when peers are reached over TCP).
     pub peer_listen: Vec<SocketAddr>,
+    /// The corruption checks it runs.
+    pub corruption: crate::server::corruption::CorruptionChecks,
 }
 
 /// How the members of this process reach their peers.
@@ -48,6 +50,9 @@ pub enum RunError {
     /// A port could not be bound, or a runtime could not be built.
     #[error("{0}")]
     Io(String),
+    /// The initial corruption check found a member whose data differs (etcd's message).
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// Plans the members of one cluster from their configurations (all of them in this
@@ -114,6 +119,10 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
+            corruption: crate::server::corruption::CorruptionChecks {
+                initial: config.experimental_initial_corrupt_check,
+                interval: Some(config.experimental_corrupt_check_time).filter(|t| !t.is_zero()),
+            },
         });
     }
     Ok(planned)
@@ -194,6 +203,7 @@ pub fn run(
         let mut running = Vec::new();
         for (member, (bound, peer_listeners)) in members.into_iter().zip(listeners) {
             let name = member.spec.identity.name.clone();
+            let corruption = member.corruption;
             let peer_network = match mode {
                 PeerMode::InProcess => PeerNetwork::InProcess(&network),
                 PeerMode::Tcp => {
@@ -225,6 +235,19 @@ pub fn run(
             let mut handle = start_member(member.spec, peer_network)
                 .map_err(|source| RunError::Start { name, source })?;
             handle.handle.join_directory(&directory);
+            if corruption.initial {
+                // Before serving clients, as etcd does.
+                let member = handle.handle.clone();
+                api_handle
+                    .spawn(async move { crate::server::corruption::initial_check(&member).await })
+                    .await
+                    .map_err(|e| RunError::Io(e.to_string()))?
+                    .map_err(RunError::Corrupt)?;
+            }
+            if let Some(interval) = corruption.interval {
+                let monitor = crate::server::corruption::monitor(handle.handle.clone(), interval);
+                handle.add_task(api_handle.spawn(monitor));
+            }
             let publisher = handle.handle.clone();
             api_handle.spawn(async move { publisher.publish_attributes().await });
             let http = start_http(handle.handle.clone(), dev.clone())?;

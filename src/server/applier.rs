@@ -418,6 +418,11 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         request: &pb::InternalRaftRequest,
         events: &mut Vec<mvcc::Event>,
     ) -> ApplyResult {
+        if super::corruption::refused_while_corrupt(request)
+            && super::corruption::corrupt_raised(&self.alarms)
+        {
+            return Err(super::handle::ApiError::Corrupt);
+        }
         let lessor = &self.lessor;
         let leases = |id: i64| lessor.contains(id);
         if let Some(put) = &request.put {

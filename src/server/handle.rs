@@ -87,6 +87,9 @@ pub enum ApiError {
     /// MoveLeader did not complete in time.
     #[error("etcdserver: request timed out, leader transfer took too long")]
     LeaderTransferTimeout,
+    /// A write while the CORRUPT alarm is raised (etcd's `ErrGRPCCorrupt`).
+    #[error("etcdserver: corrupt cluster")]
+    Corrupt,
 }
 
 /// The actors a handle talks to.
@@ -571,6 +574,41 @@ impl MemberHandle {
             .await
             .map_err(|_| ApiError::Stopped)?
             .map_err(ApiError::Mvcc)
+    }
+
+    /// The handle of member `id` if it runs in this process (this member included).
+    pub fn local_member(&self, id: u64) -> Option<MemberHandle> {
+        if id == self.identity.member_id {
+            return Some(self.clone());
+        }
+        self.directory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// A gRPC channel to a member's client URL (connected once, then shared).
+    pub async fn client_channel(&self, url: &str) -> Option<tonic::transport::Channel> {
+        let cached = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(url)
+            .cloned();
+        if let Some(channel) = cached {
+            return Some(channel);
+        }
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(url.to_string(), channel.clone());
+        Some(channel)
     }
 
     /// The member's WatchHub.

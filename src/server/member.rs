@@ -98,6 +98,11 @@ pub struct RunningMember {
 }
 
 impl RunningMember {
+    /// A task of this member on another runtime, aborted when the member stops.
+    pub fn add_task(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.peer_tasks.push(task);
+    }
+
     /// Stops the member's actors and its peer port.
     pub fn stop(self) {
         for task in self.peer_tasks {

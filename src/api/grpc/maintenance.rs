@@ -39,7 +39,11 @@ const SNAPSHOT_CHUNKS_IN_FLIGHT: usize = 4;
 impl MaintenanceService {
     /// A view of the member's store, in etcd's buckets, and the revision it shows.
     async fn etcd_buckets(&self) -> Result<(EtcdBuckets, i64), Status> {
-        let (view, revision) = self.member.open_view().await.map_err(super::status::status)?;
+        let (view, revision) = self
+            .member
+            .open_view()
+            .await
+            .map_err(super::status::status)?;
         let members: Vec<MemberEntry> = self
             .member
             .members
@@ -51,12 +55,11 @@ impl MaintenanceService {
             })
             .collect();
         // Reading the meta entries may touch the disk: not on an async thread.
-        let buckets = tokio::task::spawn_blocking(move || {
-            EtcdBuckets::new(view, &members, CLUSTER_VERSION)
-        })
-        .await
-        .map_err(|e| Status::unknown(e.to_string()))?
-        .map_err(|e| Status::unknown(e.to_string()))?;
+        let buckets =
+            tokio::task::spawn_blocking(move || EtcdBuckets::new(view, &members, CLUSTER_VERSION))
+                .await
+                .map_err(|e| Status::unknown(e.to_string()))?
+                .map_err(|e| Status::unknown(e.to_string()))?;
         Ok((buckets, revision))
     }
 }
@@ -113,6 +116,21 @@ impl Maintenance for MaintenanceService {
         let (db_size, in_use) = self.member.db_size().await;
         let (db_size, in_use) = (db_size as i64, in_use as i64);
         self.member.metrics.db_total_size.set(db_size);
+        // As etcd: no leader, then every raised alarm as Go prints an `AlarmMember`.
+        let mut errors = Vec::new();
+        if raft.leader.is_none() {
+            errors.push("etcdserver: no leader".to_string());
+        }
+        for &(member_id, alarm) in self
+            .member
+            .alarms
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+        {
+            let name = pb::AlarmType::try_from(alarm).map_or("NONE", |a| a.as_str_name());
+            errors.push(format!("memberID:{member_id} alarm:{name} "));
+        }
         Ok(Response::new(pb::StatusResponse {
             header: Some(self.member.header(applied.revision)),
             version: SERVER_VERSION.to_string(),
@@ -121,7 +139,7 @@ impl Maintenance for MaintenanceService {
             raft_index: raft.commit.0,
             raft_term: raft.term.0,
             raft_applied_index: applied.index.0,
-            errors: Vec::new(),
+            errors,
             db_size_in_use: in_use,
             is_learner: raft.is_learner,
             ..Default::default()
