@@ -225,6 +225,10 @@ pub async fn check(member: &MemberHandle) -> Result<(), ApiError> {
     let Some(why) = judge(first, second, &peers) else {
         return Ok(());
     };
+    if corrupt_raised(&member.alarms) {
+        // Raised already (etcd proposes it again; the result is the same).
+        return Ok(());
+    }
     eprintln!("etcd-rs: corruption check: {why}; raising the CORRUPT alarm");
     let request = pb::InternalRaftRequest {
         alarm: Some(pb::AlarmRequest {

@@ -128,8 +128,18 @@ impl Maintenance for MaintenanceService {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
         {
-            let name = pb::AlarmType::try_from(alarm).map_or("NONE", |a| a.as_str_name());
-            errors.push(format!("memberID:{member_id} alarm:{name} "));
+            // Go's compact text format: each non-zero field then a space.
+            let mut text = String::new();
+            if member_id != 0 {
+                text.push_str(&format!("memberID:{member_id} "));
+            }
+            if let Some(name) = pb::AlarmType::try_from(alarm)
+                .ok()
+                .filter(|a| *a != pb::AlarmType::None)
+            {
+                text.push_str(&format!("alarm:{} ", name.as_str_name()));
+            }
+            errors.push(text);
         }
         Ok(Response::new(pb::StatusResponse {
             header: Some(self.member.header(applied.revision)),
