@@ -56,8 +56,7 @@ fn damage(data_dir: &std::path::Path, key: &[u8]) {
         .into_iter()
         .filter(|(k, _)| !RecordKey::from_bytes(k).expect("record key").tombstone)
         .map(|(k, v)| (k, KeyValue::decode(&v).expect("a key-value")))
-        .filter(|(_, kv)| kv.key == key)
-        .last()
+        .rfind(|(_, kv)| kv.key == key)
         .expect("the key's record");
     kv.value = b"flipped by a bad disk".to_vec();
     let mut batch = WriteBatch::new();

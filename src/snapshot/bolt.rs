@@ -107,6 +107,9 @@ pub enum BoltError {
     },
 }
 
+/// What a [`Source`] calls with each key-value pair; an error stops the walk.
+pub type ItemFn<'a> = dyn FnMut(&[u8], &[u8]) -> Result<(), BoltError> + 'a;
+
 /// Where the items come from: buckets of key-value pairs, each readable twice.
 pub trait Source {
     /// The number of buckets.
@@ -117,11 +120,7 @@ pub trait Source {
 
     /// Calls `item` with each key-value pair of bucket `bucket`, keys strictly increasing
     /// and non-empty, stopping at (and returning) the first error.
-    fn for_each(
-        &self,
-        bucket: usize,
-        item: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), BoltError>,
-    ) -> Result<(), BoltError>;
+    fn for_each(&self, bucket: usize, item: &mut ItemFn<'_>) -> Result<(), BoltError>;
 }
 
 /// One leaf page of a bucket, as planned.

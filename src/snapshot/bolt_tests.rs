@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 
 use super::*;
 
+type Items = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// Buckets in memory, as a [`Source`].
 #[derive(Default, Clone)]
-struct Mem(Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>);
+struct Mem(Vec<(Vec<u8>, Items)>);
 
 impl Source for Mem {
     fn bucket_count(&self) -> usize {
@@ -18,11 +20,7 @@ impl Source for Mem {
         &self.0[bucket].0
     }
 
-    fn for_each(
-        &self,
-        bucket: usize,
-        item: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), BoltError>,
-    ) -> Result<(), BoltError> {
+    fn for_each(&self, bucket: usize, item: &mut ItemFn<'_>) -> Result<(), BoltError> {
         for (k, v) in &self.0[bucket].1 {
             item(k, v)?;
         }

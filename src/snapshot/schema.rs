@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use prost::Message as _;
 
-use super::bolt::{BoltError, Source};
+use super::bolt::{BoltError, ItemFn, Source};
 use crate::mvcc::{BackendError, BackendView, Record, SCAN_CHUNK_RECORDS, meta};
 use crate::pb::etcdserverpb as pb;
 
@@ -153,11 +153,7 @@ impl Source for EtcdBuckets {
         &self.buckets[bucket].0
     }
 
-    fn for_each(
-        &self,
-        bucket: usize,
-        item: &mut dyn FnMut(&[u8], &[u8]) -> Result<(), BoltError>,
-    ) -> Result<(), BoltError> {
+    fn for_each(&self, bucket: usize, item: &mut ItemFn<'_>) -> Result<(), BoltError> {
         let (name, items) = &self.buckets[bucket];
         if name != KEY_BUCKET {
             for (key, value) in items {
