@@ -779,6 +779,13 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
         }
         let leases = load_leases(&self.store).map_err(|e| e.to_string())?;
         load_attributes(&self.store, &self.attributes).map_err(|e| e.to_string())?;
+        // The alarms are the snapshot's: a write the others refuse (CORRUPT) must be
+        // refused here too.
+        self.alarms
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        load_alarms(&self.store, &self.alarms).map_err(|e| e.to_string())?;
         let attachments = self.store.take_restored_lease_attachments();
         self.lessor.restore(leases, &attachments);
         let index = self.store.applied_index().map_or(0, |a| a.index);
