@@ -214,22 +214,29 @@ impl Maintenance for MaintenanceService {
         // The file is written on a blocking thread from the view, while the member goes
         // on serving writes; it stops when the client goes away.
         tokio::task::spawn_blocking(move || {
-            let result = crate::snapshot::stream(&buckets, &mut |blob, remaining_bytes| {
-                // etcd 3.4 and 3.5 send no header and no version.
-                let chunk = pb::SnapshotResponse {
-                    remaining_bytes,
-                    blob,
-                    ..Default::default()
-                };
-                tx.blocking_send(Ok(chunk))
-                    .map_err(|_| BoltError::Sink("the client went away".into()))
-            });
-            if let Err(e) = result
-                && !matches!(e, BoltError::Sink(_))
-            {
-                eprintln!("etcd-rs: a snapshot failed: {e}");
-                let _ = tx.blocking_send(Err(Status::unknown(e.to_string())));
-            }
+            let sender = tx.clone();
+            // A failed assertion of the writer ends the stream with an error too, never
+            // with a short file that looks complete.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                crate::snapshot::stream(&buckets, &mut |blob, remaining_bytes| {
+                    // etcd 3.4 and 3.5 send no header and no version.
+                    let chunk = pb::SnapshotResponse {
+                        remaining_bytes,
+                        blob,
+                        ..Default::default()
+                    };
+                    sender
+                        .blocking_send(Ok(chunk))
+                        .map_err(|_| BoltError::Sink("the client went away".into()))
+                })
+            }));
+            let failure = match result {
+                Ok(Ok(_)) | Ok(Err(BoltError::Sink(_))) => return,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the snapshot writer failed an assertion".to_string(),
+            };
+            eprintln!("etcd-rs: a snapshot failed: {failure}");
+            let _ = tx.blocking_send(Err(Status::unknown(failure)));
         });
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(rx),
