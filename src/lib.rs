@@ -9,6 +9,8 @@
 //! - [`mvcc`]: the MVCC key-value state machine with etcd's KV semantics, over a storage trait.
 //! - [`linearizability`]: a porcupine-style checker of client histories against a
 //!   sequential key-value model, used by the simulation and the fault tests.
+//! - [`snapshot`]: the store as etcd's backend file (a bbolt database in etcd's schema),
+//!   streamed by `Maintenance.Snapshot`, and etcd's `Maintenance.Hash` over it.
 //! - [`sim`]: a deterministic simulation of a whole cluster on a faulty network, driven by
 //!   one seed, that checks Raft's safety properties and the clients' history.
 //! - [`storage`]: a member's durable storage on fjall: the raft log (checksummed, fsynced
@@ -38,5 +40,6 @@ pub mod process;
 pub mod raft;
 pub mod server;
 pub mod sim;
+pub mod snapshot;
 pub mod storage;
 pub mod transport;

@@ -23,6 +23,8 @@ pub struct PlannedMember {
     pub client_listen: Vec<SocketAddr>,
     /// The addresses of --listen-peer-urls (served when peers are reached over TCP).
     pub peer_listen: Vec<SocketAddr>,
+    /// The corruption checks it runs.
+    pub corruption: crate::server::corruption::CorruptionChecks,
 }
 
 /// How the members of this process reach their peers.
@@ -51,6 +53,9 @@ pub enum RunError {
     /// A port could not be bound, or a runtime could not be built.
     #[error("{0}")]
     Io(String),
+    /// The initial corruption check found a member whose data differs (etcd's message).
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// Plans the members of one cluster from their configurations (all of them in this
@@ -122,6 +127,10 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
+            corruption: crate::server::corruption::CorruptionChecks {
+                initial: config.experimental_initial_corrupt_check,
+                interval: Some(config.experimental_corrupt_check_time).filter(|t| !t.is_zero()),
+            },
         });
     }
     Ok(planned)
@@ -327,6 +336,16 @@ impl Launcher {
         client: Vec<std::net::TcpListener>,
         peer: Vec<std::net::TcpListener>,
     ) -> Result<Launched, RunError> {
+        let member = self.start(planned, peer)?;
+        self.serve(member, client)
+    }
+
+    /// Starts `planned`'s actors and peer port (not its client port yet).
+    fn start(
+        &self,
+        planned: &PlannedMember,
+        peer: Vec<std::net::TcpListener>,
+    ) -> Result<RunningMember, RunError> {
         let name = planned.spec.identity.name.clone();
         let peer_network = match self.mode {
             PeerMode::InProcess => PeerNetwork::InProcess(&self.network),
@@ -356,6 +375,19 @@ impl Launcher {
         let mut member = start_member(planned.spec.clone(), peer_network)
             .map_err(|source| RunError::Start { name, source })?;
         member.handle.join_directory(&self.directory);
+        if let Some(interval) = planned.corruption.interval {
+            let monitor = crate::server::corruption::monitor(member.handle.clone(), interval);
+            member.add_task(self.api.spawn(monitor));
+        }
+        Ok(member)
+    }
+
+    /// Serves a started member's client port on its bound listeners.
+    fn serve(
+        &self,
+        member: RunningMember,
+        client: Vec<std::net::TcpListener>,
+    ) -> Result<Launched, RunError> {
         let publisher = member.handle.clone();
         self.api
             .spawn(async move { publisher.publish_attributes().await });
@@ -533,7 +565,20 @@ pub fn run(
             removed: removed_tx,
         };
         for (member, (client, peer)) in members.into_iter().zip(listeners) {
-            let launched = launcher.launch(&member, client, peer)?;
+            let running = launcher.start(&member, peer)?;
+            if member.corruption.initial {
+                // Before serving clients, as etcd does.
+                let handle = running.handle.clone();
+                let checked = api_handle
+                    .spawn(async move { crate::server::corruption::initial_check(&handle).await })
+                    .await
+                    .map_err(|e| RunError::Io(e.to_string()))?;
+                if let Err(e) = checked {
+                    running.stop();
+                    return Err(RunError::Corrupt(e));
+                }
+            }
+            let launched = launcher.serve(running, client)?;
             dev_members.lock().push((member, Some(launched)));
         }
         let _ = dev_members.launcher.set(launcher.clone());

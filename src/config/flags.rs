@@ -423,14 +423,14 @@ pub const FLAGS: &[FlagSpec] = &[
     // experimental
     f(
         "experimental-initial-corrupt-check",
-        Accepted,
+        Implemented,
         T::Bool,
         "false",
         true,
     ),
     f(
         "experimental-corrupt-check-time",
-        Accepted,
+        Implemented,
         T::Duration,
         "0",
         true,

@@ -174,6 +174,12 @@ pub struct MemberConfig {
     pub experimental_warning_apply_duration: Duration,
     /// `--unsafe-no-fsync`: skip fsync (loses data on a crash).
     pub unsafe_no_fsync: bool,
+    /// `--experimental-initial-corrupt-check`: compare the store's hash with the peers'
+    /// before serving, and refuse to start on a difference.
+    pub experimental_initial_corrupt_check: bool,
+    /// `--experimental-corrupt-check-time`: how often the leader compares the members'
+    /// hashes (zero: never).
+    pub experimental_corrupt_check_time: Duration,
 }
 
 impl Default for MemberConfig {
@@ -220,6 +226,8 @@ impl Default for MemberConfig {
             experimental_watch_progress_notify_interval: Duration::ZERO,
             experimental_warning_apply_duration: Duration::from_millis(100),
             unsafe_no_fsync: false,
+            experimental_initial_corrupt_check: false,
+            experimental_corrupt_check_time: Duration::ZERO,
         }
     }
 }

@@ -269,6 +269,12 @@ fn apply(p: &mut Pending, name: &str, value: Value) {
             c.experimental_warning_apply_duration = dur(n);
         }
         ("unsafe-no-fsync", Value::Bool(b)) => c.unsafe_no_fsync = b,
+        ("experimental-initial-corrupt-check", Value::Bool(b)) => {
+            c.experimental_initial_corrupt_check = b;
+        }
+        ("experimental-corrupt-check-time", Value::Nanos(n)) => {
+            c.experimental_corrupt_check_time = dur(n);
+        }
         (name, value) => {
             // The table test applies every implemented flag's default, so a mismatch here
             // is a bug in this file, caught by tests.

@@ -255,6 +255,20 @@ const IMPLEMENTED: &[(&str, &str, &str, &[&str], Check)] = &[
     ("unsafe-no-fsync", "true", "true", &[], |c| {
         c.unsafe_no_fsync
     }),
+    (
+        "experimental-initial-corrupt-check",
+        "true",
+        "true",
+        &[],
+        |c| c.experimental_initial_corrupt_check,
+    ),
+    (
+        "experimental-corrupt-check-time",
+        "2m",
+        "120000000000",
+        &[],
+        |c| c.experimental_corrupt_check_time == Duration::from_secs(120),
+    ),
 ];
 
 #[test]

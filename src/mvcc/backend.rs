@@ -123,6 +123,41 @@ impl WriteBatch {
     }
 }
 
+/// A read-only view of a backend's committed state at one point in time, readable from
+/// another thread while the store goes on writing (etcd reads its snapshots from a bolt
+/// read transaction the same way). Cheap to open; it pins old versions while it lives,
+/// so drop it when done.
+pub trait BackendView: Send {
+    /// The records with keys `>= start`, in key order, at most `limit` of them.
+    fn scan_records(&self, start: &[u8], limit: usize) -> Result<Vec<Record>, BackendError>;
+
+    /// Every meta entry, in key order.
+    fn scan_meta(&self) -> Result<Vec<Record>, BackendError>;
+}
+
+/// A [`BackendView`] that holds a copy of everything (what a backend without snapshots
+/// offers, and the in-memory backend's view).
+#[derive(Debug, Clone, Default)]
+pub struct CopiedView {
+    records: BTreeMap<Vec<u8>, Vec<u8>>,
+    meta: Vec<Record>,
+}
+
+impl BackendView for CopiedView {
+    fn scan_records(&self, start: &[u8], limit: usize) -> Result<Vec<Record>, BackendError> {
+        Ok(self
+            .records
+            .range::<[u8], _>((Bound::Included(start), Bound::Unbounded))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn scan_meta(&self) -> Result<Vec<Record>, BackendError> {
+        Ok(self.meta.clone())
+    }
+}
+
 /// Synchronous storage of records and meta entries.
 ///
 /// Reads MUST see every batch committed before them. Implementations are called from one
@@ -155,6 +190,18 @@ pub trait Backend {
 
     /// Every meta entry, in key order (for snapshots of the whole store).
     fn scan_meta(&self) -> Result<Vec<Record>, BackendError>;
+
+    /// A point-in-time view of everything committed so far. The default copies the
+    /// whole store; backends with snapshots override it with one.
+    fn view(&self) -> Result<Box<dyn BackendView>, BackendError> {
+        Ok(Box::new(CopiedView {
+            records: self
+                .scan_records(&[], None, usize::MAX)?
+                .into_iter()
+                .collect(),
+            meta: self.scan_meta()?,
+        }))
+    }
 
     /// The meta entry `key`, if set.
     fn get_meta(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
@@ -266,6 +313,37 @@ mod tests {
         assert_eq!(b.get_record(b"b").unwrap(), Some(b"2".to_vec()));
         assert_eq!(b.get_meta(meta::TERM).unwrap(), Some(vec![2]));
         assert_eq!(b.commits(), 1);
+    }
+
+    #[test]
+    fn a_view_keeps_the_state_it_was_opened_on() {
+        let mut b = MemBackend::new();
+        let mut batch = WriteBatch::new();
+        batch.put_record(b"a".to_vec(), b"1".to_vec());
+        batch.put_record(b"b".to_vec(), b"2".to_vec());
+        batch.set_meta(meta::TERM, vec![1]);
+        b.commit(batch).unwrap();
+        let view = b.view().unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put_record(b"c".to_vec(), b"3".to_vec());
+        batch.delete_record(b"a".to_vec());
+        batch.set_meta(meta::TERM, vec![2]);
+        b.commit(batch).unwrap();
+        assert_eq!(
+            view.scan_records(b"", 10).unwrap(),
+            vec![
+                (b"a".to_vec(), b"1".to_vec()),
+                (b"b".to_vec(), b"2".to_vec())
+            ]
+        );
+        assert_eq!(
+            view.scan_records(b"a\0", 10).unwrap(),
+            vec![(b"b".to_vec(), b"2".to_vec())]
+        );
+        assert_eq!(
+            view.scan_meta().unwrap(),
+            vec![(meta::TERM.to_vec(), vec![1])]
+        );
     }
 
     #[test]

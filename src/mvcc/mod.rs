@@ -38,7 +38,9 @@ mod store;
 pub mod validate;
 mod write_txn;
 
-pub use backend::{Backend, BatchOp, Defragmenter, MemBackend, Record, WriteBatch, meta};
+pub use backend::{
+    Backend, BackendView, BatchOp, CopiedView, Defragmenter, MemBackend, Record, WriteBatch, meta,
+};
 pub use error::{BackendError, Error, GrpcCode, Result};
 pub use index::{IndexEntry, KeyRange, TreeIndex};
 pub use key_index::{Generation, KeyIndex, KeyRevision};

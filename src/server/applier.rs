@@ -235,6 +235,12 @@ pub struct HashKv(pub i64);
 #[rtype(result = "Result<(), String>")]
 pub struct Defragment;
 
+/// A point-in-time view of the store's committed state (for `Maintenance.Snapshot` and
+/// `Hash`, read on another thread), and the revision it shows.
+#[derive(Message)]
+#[rtype(result = "Result<(Box<dyn mvcc::BackendView>, i64), mvcc::Error>")]
+pub struct OpenView;
+
 /// The backend's size: (bytes on disk, bytes of records in use).
 #[derive(Message)]
 #[rtype(result = "(u64, u64)")]
@@ -447,6 +453,11 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         request: &pb::InternalRaftRequest,
         events: &mut Vec<mvcc::Event>,
     ) -> ApplyResult {
+        if super::corruption::refused_while_corrupt(request)
+            && super::corruption::corrupt_raised(&self.alarms)
+        {
+            return Err(super::handle::ApiError::Corrupt);
+        }
         let lessor = &self.lessor;
         let leases = |id: i64| lessor.contains(id);
         if let Some(put) = &request.put {
@@ -924,4 +935,20 @@ impl<B: Backend + Unpin + 'static> Handler<DbSize> for Applier<B> {
 fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl<B: Backend + Unpin + 'static> Handler<OpenView> for Applier<B> {
+    type Result = Result<(Box<dyn mvcc::BackendView>, i64), mvcc::Error>;
+
+    fn handle(&mut self, _: OpenView, _: &mut Context<Self>) -> Self::Result {
+        // Between two batches everything applied is committed: the view shows whole
+        // requests, at one revision.
+        if self.failed || self.store.has_uncommitted() {
+            return Err(mvcc::Error::Backend(mvcc::BackendError::new(
+                "the store has changes that did not reach the backend",
+            )));
+        }
+        let view = self.store.backend().view()?;
+        Ok((view, self.store.current_revision()))
+    }
 }

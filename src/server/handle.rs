@@ -90,6 +90,9 @@ pub enum ApiError {
     /// A membership change refused (etcd's message, byte for byte).
     #[error(transparent)]
     Membership(#[from] super::membership::MembershipError),
+    /// A write while the CORRUPT alarm is raised (etcd's `ErrGRPCCorrupt`).
+    #[error("etcdserver: corrupt cluster")]
+    Corrupt,
 }
 
 /// Where a call only the leader serves goes.
@@ -130,6 +133,8 @@ pub struct Endpoints {
     pub hash_kv: Recipient<super::applier::HashKv>,
     /// Defragment.
     pub defragment: Recipient<super::applier::Defragment>,
+    /// Point-in-time views of the store (Snapshot, Hash).
+    pub open_view: Recipient<super::applier::OpenView>,
 }
 
 /// The raised alarms (member id, alarm type), as applied through Raft.
@@ -287,25 +292,12 @@ impl MemberHandle {
     async fn remote_leader(&self) -> Option<tonic::transport::Channel> {
         let leader = self.status().leader.0;
         let url = self.published_client_urls(leader)?.into_iter().next()?;
-        let cached = self
-            .channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&url)
-            .cloned();
-        if let Some(channel) = cached {
-            return Some(channel);
-        }
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())
-            .ok()?
-            .connect()
-            .await
-            .ok()?;
-        self.channels
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(url, channel.clone());
-        Some(channel)
+        self.client_channel(&url).await
+    }
+
+    /// The members as applied: (id, peer URLs, learner?), in id order.
+    pub fn members(&self) -> Vec<super::membership::Member> {
+        self.read_membership().members.values().cloned().collect()
     }
 
     /// Where the leader serves calls only it answers; waits (up to the request timeout)
@@ -864,6 +856,51 @@ impl MemberHandle {
             ))),
             Err(_) => Err(ApiError::Stopped),
         }
+    }
+
+    /// A point-in-time view of this member's store, and the revision it shows.
+    pub async fn open_view(&self) -> Result<(Box<dyn mvcc::BackendView>, i64), ApiError> {
+        self.endpoints
+            .open_view
+            .send(super::applier::OpenView)
+            .await
+            .map_err(|_| ApiError::Stopped)?
+            .map_err(ApiError::Mvcc)
+    }
+
+    /// The handle of member `id` if it runs in this process (this member included).
+    pub fn local_member(&self, id: u64) -> Option<MemberHandle> {
+        if id == self.identity.member_id {
+            return Some(self.clone());
+        }
+        self.directory
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// A gRPC channel to a member's client URL (connected once, then shared).
+    pub async fn client_channel(&self, url: &str) -> Option<tonic::transport::Channel> {
+        let cached = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(url)
+            .cloned();
+        if let Some(channel) = cached {
+            return Some(channel);
+        }
+        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
+            .ok()?
+            .connect()
+            .await
+            .ok()?;
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(url.to_string(), channel.clone());
+        Some(channel)
     }
 
     /// The member's WatchHub.

@@ -101,6 +101,11 @@ pub struct RunningMember {
 }
 
 impl RunningMember {
+    /// A task of this member on another runtime, aborted when the member stops.
+    pub fn add_task(&mut self, task: tokio::task::JoinHandle<()>) {
+        self.peer_tasks.push(task);
+    }
+
     /// Stops the member's actors and its peer port.
     pub fn stop(self) {
         for task in self.peer_tasks {
@@ -317,7 +322,8 @@ where
         lease_list: applier.clone().recipient(),
         lease_exists: applier.clone().recipient(),
         hash_kv: applier.clone().recipient(),
-        defragment: applier.recipient(),
+        defragment: applier.clone().recipient(),
+        open_view: applier.recipient(),
     };
     let handle = MemberHandle::new(
         spec.identity,

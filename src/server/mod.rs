@@ -10,9 +10,11 @@
 //!   store.
 //! - [`transport`]: how RaftNodes reach each other (in-process in dev mode).
 //! - [`handle`]: the API layer's handle on a member; [`member`] starts one.
+//! - [`corruption`]: the corruption checks (members compare their HashKV; CORRUPT).
 
 pub mod applier;
 pub mod convert;
+pub mod corruption;
 pub mod handle;
 pub mod log_store;
 pub mod member;

@@ -2,9 +2,9 @@
 
 use std::collections::HashSet;
 
-use fjall::{Database, Keyspace, PersistMode};
+use fjall::{Database, Keyspace, PersistMode, Readable as _};
 
-use crate::mvcc::{Backend, BackendError, BatchOp, Record, WriteBatch};
+use crate::mvcc::{Backend, BackendError, BackendView, BatchOp, Record, WriteBatch};
 
 /// A [`Backend`] over the `kv` and `meta` keyspaces of a member's fjall database.
 ///
@@ -49,7 +49,48 @@ impl FjallBackend {
     }
 }
 
+/// A [`BackendView`] over a fjall snapshot: every keyspace as it was when it was opened,
+/// while the applier goes on writing.
+struct FjallView {
+    snapshot: fjall::Snapshot,
+    kv: Keyspace,
+    meta: Keyspace,
+}
+
+impl BackendView for FjallView {
+    fn scan_records(&self, start: &[u8], limit: usize) -> Result<Vec<Record>, BackendError> {
+        self.snapshot
+            .range(&self.kv, start..)
+            .take(limit)
+            .map(|item| {
+                item.into_inner()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| backend_error("scanning records of a snapshot", e))
+            })
+            .collect()
+    }
+
+    fn scan_meta(&self) -> Result<Vec<Record>, BackendError> {
+        self.snapshot
+            .iter(&self.meta)
+            .map(|item| {
+                item.into_inner()
+                    .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| backend_error("scanning meta entries of a snapshot", e))
+            })
+            .collect()
+    }
+}
+
 impl Backend for FjallBackend {
+    fn view(&self) -> Result<Box<dyn BackendView>, BackendError> {
+        Ok(Box::new(FjallView {
+            snapshot: self.db.snapshot(),
+            kv: self.kv.clone(),
+            meta: self.meta.clone(),
+        }))
+    }
+
     fn defragmenter(&self) -> Option<crate::mvcc::Defragmenter> {
         let (kv, meta) = (self.kv.clone(), self.meta.clone());
         Some(Box::new(move || {

@@ -167,3 +167,34 @@ fn the_mvcc_store_reopens_with_its_revisions_compaction_and_applied_index() {
         "a read below the compaction must fail after a reopen"
     );
 }
+
+#[test]
+fn a_view_is_a_snapshot_of_what_was_committed_when_it_opened() {
+    let dir = TestDir::new("backend-view");
+    let mut b = backend(&dir);
+    let mut batch = WriteBatch::new();
+    batch.put_record(b"a".to_vec(), b"1".to_vec());
+    batch.put_record(b"b".to_vec(), b"2".to_vec());
+    batch.set_meta(meta::TERM, vec![1]);
+    b.commit(batch).unwrap();
+    let view = b.view().unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put_record(b"c".to_vec(), b"3".to_vec());
+    batch.delete_record(b"a".to_vec());
+    batch.set_meta(meta::TERM, vec![2]);
+    b.commit(batch).unwrap();
+    // Read from another thread, as the snapshot stream does.
+    let (records, after_a, metas) = std::thread::spawn(move || {
+        (
+            view.scan_records(b"", 10).unwrap(),
+            view.scan_records(b"a\0", 1).unwrap(),
+            view.scan_meta().unwrap(),
+        )
+    })
+    .join()
+    .unwrap();
+    assert_eq!(keys(records), [b"a".to_vec(), b"b".to_vec()]);
+    assert_eq!(keys(after_a), [b"b".to_vec()]);
+    assert_eq!(metas, vec![(meta::TERM.to_vec(), vec![1])]);
+    assert_eq!(b.get_record(b"c").unwrap(), Some(b"3".to_vec()));
+}

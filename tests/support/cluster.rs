@@ -28,6 +28,34 @@ impl Process {
         self.child = Some(child);
     }
 
+    /// Starts (or restarts) the process with `extra` flags after its own.
+    pub fn spawn_with(&mut self, extra: &[&str]) {
+        let saved = self.args.clone();
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+        self.spawn();
+        self.args = saved;
+    }
+
+    /// Waits (at most `timeout`) for the process to exit by itself: its exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let started = Instant::now();
+        while started.elapsed() < timeout {
+            if let Some(child) = &mut self.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+
+    /// What the process wrote to standard error so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// SIGKILLs the process.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -55,6 +83,11 @@ pub struct Cluster {
 impl Cluster {
     /// Starts every member and waits until each reports healthy.
     pub fn start(n: usize, name: &str) -> Cluster {
+        Cluster::start_with(n, name, &[])
+    }
+
+    /// Starts every member with `extra` flags and waits until each reports healthy.
+    pub fn start_with(n: usize, name: &str, extra: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("etcd-rs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
@@ -79,7 +112,10 @@ impl Cluster {
                     format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
                     format!("--initial-cluster={initial}"),
                     format!("--initial-cluster-token={name}"),
-                ],
+                ]
+                .into_iter()
+                .chain(extra.iter().map(|s| s.to_string()))
+                .collect(),
                 log: dir.join(format!("m{i}.log")),
             })
             .collect();
@@ -100,6 +136,11 @@ impl Cluster {
     /// Member `i`'s client URL.
     pub fn url(&self, i: usize) -> String {
         format!("http://127.0.0.1:{}", self.ports[i].0)
+    }
+
+    /// Member `i`'s `--data-dir`.
+    pub fn data_dir(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("m{i}"))
     }
 
     /// Every client URL.

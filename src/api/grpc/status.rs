@@ -17,6 +17,7 @@ pub fn status(error: ApiError) -> Status {
         }
         ApiError::LeaderTransferTimeout => Status::new(Code::Unavailable, error.to_string()),
         ApiError::NoSpace => Status::new(Code::ResourceExhausted, error.to_string()),
+        ApiError::Corrupt => Status::new(Code::DataLoss, error.to_string()),
         ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
         ApiError::Membership(e) => membership_status(&e),
     }
