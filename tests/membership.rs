@@ -135,6 +135,18 @@ fn add_a_learner_join_promote_remove_and_restart() {
         )) == "k49\nv49\n"
     });
 
+    // A learner serves serializable reads and status only (etcd 3.4).
+    let refused = etcdctl_at(&url(&cluster, joined), &["put", "via", "learner"], b"");
+    assert_eq!(
+        error_line(&refused),
+        "Error: etcdserver: rpc not supported for learner"
+    );
+    let linearizable = etcdctl_at(&url(&cluster, joined), &["get", "k1"], b"");
+    assert_eq!(
+        error_line(&linearizable),
+        "Error: etcdserver: rpc not supported for learner"
+    );
+
     // Promote it once it is in sync.
     wait_until("the learner is promoted", || {
         let promoted = etcdctl_at(&all, &["member", "promote", &new_id], b"");

@@ -6,6 +6,7 @@ mod authority;
 pub mod gateway;
 pub mod grpc;
 pub mod http;
+pub mod learner;
 
 use std::net::SocketAddr;
 
@@ -70,6 +71,7 @@ pub async fn serve_client_port(
         Ok::<_, std::io::Error>(AuthorityFix::new(stream, stopped(&stop)))
     });
     Server::builder()
+        .layer(learner::layer(member.clone()))
         .add_service(health_service)
         .add_service(
             KvServer::new(grpc::kv::KvService::new(member.clone()))

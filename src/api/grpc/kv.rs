@@ -49,6 +49,9 @@ impl Kv for KvService {
     ) -> Result<Response<pb::RangeResponse>, Status> {
         let request = convert::range_request(request.get_ref()).map_err(|e| mvcc_status(&e))?;
         request.validate().map_err(|e| mvcc_status(&e))?;
+        if !request.serializable && self.member.status().is_learner {
+            return Err(crate::api::learner::not_supported());
+        }
         let response = self.member.range(request).await.map_err(status)?;
         let header = self.member.header(response.revision);
         Ok(Response::new(convert::range_response(
