@@ -143,7 +143,11 @@ async fn observe_call(
         .observe(observed)
         .await
         .map_err(|status| failure(&status))?;
-    Ok(respond(one_request_lines(responses.into_inner(), election::leader_response), true).await)
+    Ok(respond(
+        one_request_lines(responses.into_inner(), election::leader_response),
+        true,
+    )
+    .await)
 }
 
 /// Maintenance.Snapshot: one (empty) request, read as a unary call's, and the file's
