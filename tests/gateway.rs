@@ -1,8 +1,8 @@
 //! The JSON gateway on the client port (`POST /v3/kv/range`, ...): etcd 3.4's answers,
 //! status code and body byte for byte, for the KV, lease, Lock and Election calls, the
-//! Cluster calls, Status, Alarm, Defragment and MoveLeader, and the errors its
-//! grpc-gateway gives for bad requests and bad JSON. The streaming calls are in
-//! `gateway_streams.rs`.
+//! Cluster calls, Status, Alarm, Defragment, MoveLeader, Hash and Snapshot (a stream of
+//! the file's chunks), and the errors its grpc-gateway gives for bad requests and bad
+//! JSON. The other streaming calls are in `gateway_streams.rs`.
 //!
 //! The expected answers were captured from etcd 3.4.23 with curl on this machine and are
 //! proven against it: `ETCD_TEST_BIN=/usr/bin/etcd cargo test --profile ci --test
@@ -21,7 +21,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::gateway::{Case, case, check, error, header, kv, leased_kv, only_header};
-use support::{Member, http_request};
+use support::{HttpStream, Member, http_request};
 
 /// foo=baz (revision 3, after foo=bar at 2), a=1 (4), b=2 (5), c="" (6).
 fn put_cases() -> Vec<Case> {
@@ -1547,4 +1547,268 @@ fn hash_kv_is_served_on_etcd_3_5s_path() {
         ),
     ];
     check("hash kv", &member, &cases);
+}
+
+/// A Hash answer with its hash (a number, which depends on the member's ids) replaced by
+/// `<hash>`, and the hash.
+fn normalize_hash(member: &Member, answer: &str) -> (String, u64) {
+    let answer = member.normalize_gateway(answer);
+    let hash = json(&answer)["hash"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no hash, as a number, in {answer}"));
+    let normalized = answer.replace(&format!(r#""hash":{hash}"#), r#""hash":<hash>"#);
+    (normalized, hash)
+}
+
+/// etcd 3.4 answers Hash on `/v3/maintenance/hash` (HashKV is declared there too): the
+/// header at the current revision and the hash of the whole store, a number. The request
+/// has no fields: a `revision` is skipped, but the body must still be JSON.
+#[test]
+fn hash_answers_the_header_and_the_stores_hash() {
+    let member = Member::start(&[]);
+    let path = "/v3/maintenance/hash";
+    let expected = |revision| format!(r#"{{{},"hash":<hash>}}"#, header(revision));
+    let (answer, before) = normalize_hash(&member, &post_ok(&member, path, "{}"));
+    assert_eq!(answer, expected(1));
+    post_ok(&member, "/v3/kv/put", r#"{"key":"YQ==","value":"MQ=="}"#);
+    let (answer, after) = normalize_hash(&member, &post_ok(&member, path, "{}"));
+    assert_eq!(answer, expected(2));
+    assert_ne!(before, after, "a put changes the store's hash");
+    let bodies = [
+        "",
+        "null",
+        r#"{"revision":"100"}"#,
+        r#"{"revision":true}"#,
+        "{} trailing",
+    ];
+    for (path, body) in bodies
+        .iter()
+        .map(|&b| (path, b))
+        .chain([("/v3beta/maintenance/hash", "{}")])
+    {
+        let (answer, hash) = normalize_hash(&member, &post_ok(&member, path, body));
+        assert_eq!(
+            (answer.as_str(), hash),
+            (expected(2).as_str(), after),
+            "POST {path} {body}: the same hash with no write between"
+        );
+    }
+    let cases = [
+        case(
+            path,
+            r#"{"revision":x}"#,
+            400,
+            error(3, "invalid character 'x' looking for beginning of value"),
+        ),
+        case(
+            path,
+            "[1]",
+            400,
+            error(
+                3,
+                "json: cannot unmarshal array into Go value of type map[string]json.RawMessage",
+            ),
+        ),
+        case(path, "{", 400, error(3, "unexpected EOF")),
+    ];
+    check("hash", &member, &cases);
+    let answer = http_request(member.client_addr(), "GET", path, "").expect("an answer");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (405, "Method Not Allowed\n")
+    );
+}
+
+/// How long a snapshot's next line may take to arrive.
+const LINE_TIMEOUT: Duration = Duration::from_secs(15);
+/// The size of the chunks etcd's Snapshot sends.
+const SNAPSHOT_CHUNK_BYTES: usize = 32 * 1024;
+/// The size of a value written to make the snapshot longer than a few chunks.
+const SNAPSHOT_VALUE_BYTES: usize = 30_000;
+
+/// Standard base64 with padding (the gateway's bytes), decoded; panics if malformed.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    assert!(
+        text.len() % 4 == 0,
+        "base64 of a length not a multiple of 4"
+    );
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    for quad in text.as_bytes().chunks(4) {
+        let padding = quad.iter().rev().take_while(|&&c| c == b'=').count();
+        let mut bits = 0u32;
+        for &c in &quad[..4 - padding] {
+            let sextet = ALPHABET
+                .iter()
+                .position(|&a| a == c)
+                .unwrap_or_else(|| panic!("{c:?} is not a base64 character"));
+            bits = bits << 6 | sextet as u32;
+        }
+        bits <<= 6 * padding;
+        out.extend_from_slice(&bits.to_be_bytes()[1..4 - padding]);
+    }
+    out
+}
+
+/// One line of a snapshot stream: `remaining_bytes` (absent: 0) and the blob. Asserts
+/// that the line holds nothing else, in jsonpb's order (etcd 3.4 sends no header).
+fn snapshot_line(line: &str) -> (u64, Vec<u8>) {
+    let value = json(line);
+    let result = value["result"]
+        .as_object()
+        .unwrap_or_else(|| panic!("not a result: {line:.200}"));
+    let remaining = match result.get("remaining_bytes") {
+        None => 0,
+        Some(remaining) => {
+            let text = remaining
+                .as_str()
+                .unwrap_or_else(|| panic!("remaining_bytes, a uint64, not a string: {line:.200}"));
+            assert!(
+                line.starts_with(&format!(
+                    r#"{{"result":{{"remaining_bytes":"{text}","blob":""#
+                )),
+                "remaining_bytes before blob: {line:.200}"
+            );
+            text.parse().expect("remaining_bytes, a number")
+        }
+    };
+    if remaining == 0 {
+        assert!(
+            line.starts_with(r#"{"result":{"blob":""#),
+            "remaining_bytes 0 left out: {line:.200}"
+        );
+    }
+    assert_eq!(result.len(), 1 + usize::from(remaining != 0), "{line:.200}");
+    let blob = result["blob"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no blob: {line:.200}"));
+    (remaining, base64_decode(blob))
+}
+
+/// `POST /v3/maintenance/snapshot` with `body`: the file, checked chunk by chunk against
+/// what etcd's Snapshot sends (32 KiB chunks, each with the bytes left after it, then the
+/// file's SHA-256 in a line of its own, then the end of the stream).
+fn snapshot_file(member: &Member, path: &str, body: &str) -> Vec<u8> {
+    let mut stream = HttpStream::post(member.client_addr(), path, body, LINE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("POST {path} {body}: no answer: {e}"));
+    assert_eq!(stream.status, 200, "POST {path} {body}");
+    assert_eq!(stream.header("content-type"), Some("application/json"));
+    assert_eq!(stream.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(
+        stream.header("grpc-metadata-content-type"),
+        Some("application/grpc")
+    );
+    let mut chunks = Vec::new();
+    loop {
+        match stream.next_line(LINE_TIMEOUT) {
+            Ok(Some(line)) => chunks.push(snapshot_line(&line)),
+            Ok(None) => break,
+            Err(e) => panic!("POST {path} {body}: the stream stopped: {e}"),
+        }
+    }
+    let Some(((0, digest), chunks)) = chunks.split_last() else {
+        panic!("the stream does not end with a line of remaining_bytes 0");
+    };
+    let mut file = Vec::new();
+    for (i, (remaining, blob)) in chunks.iter().enumerate() {
+        let last = i + 1 == chunks.len();
+        if last {
+            assert!(blob.len() <= SNAPSHOT_CHUNK_BYTES, "chunk {i}: too long");
+        } else {
+            assert_eq!(blob.len(), SNAPSHOT_CHUNK_BYTES, "chunk {i}: not 32 KiB");
+        }
+        file.extend_from_slice(blob);
+        let left_after: usize = chunks[i + 1..].iter().map(|(_, b)| b.len()).sum();
+        assert_eq!(*remaining, left_after as u64, "chunk {i}: remaining_bytes");
+    }
+    assert_eq!(
+        digest.as_slice(),
+        etcd_rs::snapshot::sha256::sha256(&file),
+        "the last line is the SHA-256 of the file"
+    );
+    file
+}
+
+/// A little-endian integer of `file` at `at`.
+fn le(file: &[u8], at: usize, len: usize) -> u64 {
+    file[at..at + len]
+        .iter()
+        .rev()
+        .fold(0, |n, &b| n << 8 | u64::from(b))
+}
+
+/// Snapshot streams the store as a bbolt file, as etcd 3.4's gateway writes it: one line
+/// per 32 KiB chunk (`{"result":{"remaining_bytes":"N","blob":B}}`, no header), the last
+/// chunk and the SHA-256 after it without `remaining_bytes`, then the end; etcdctl reads
+/// the file.
+#[test]
+fn snapshot_streams_the_store_as_a_bbolt_file_then_its_sha256() {
+    let member = Member::start(&[]);
+    // "xxx" is "eHh4" in base64.
+    let value = "eHh4".repeat(SNAPSHOT_VALUE_BYTES / 3);
+    for key in ["azE=", "azI=", "azM=", "azQ="] {
+        post_ok(
+            &member,
+            "/v3/kv/put",
+            &format!(r#"{{"key":"{key}","value":"{value}"}}"#),
+        );
+    }
+    let path = "/v3/maintenance/snapshot";
+    let file = snapshot_file(&member, path, "{}");
+    assert!(
+        file.len() > 4 * SNAPSHOT_VALUE_BYTES,
+        "the file holds the values: {} bytes",
+        file.len()
+    );
+    // bbolt's first page is a meta page: the page header (id u64, flags u16 = 0x04 meta,
+    // count u16, overflow u32), then the meta: magic u32, version u32 = 2, page size u32.
+    assert_eq!(le(&file, 0, 8), 0, "page 0's id");
+    assert_eq!(le(&file, 8, 2), 0x04, "page 0 is a meta page");
+    assert_eq!(le(&file, 16, 4), 0xED0C_DAED, "bbolt's magic");
+    assert_eq!(le(&file, 20, 4), 2, "bbolt's file format version");
+    let page_bytes = le(&file, 24, 4);
+    assert!(
+        page_bytes >= 512 && file.len() as u64 % page_bytes == 0,
+        "a whole number of pages of {page_bytes} bytes: {}",
+        file.len()
+    );
+    let saved = member.data_dir().with_file_name("gateway-snapshot.db");
+    std::fs::write(&saved, &file).expect("the snapshot written");
+    let out = member.etcdctl(&[
+        "snapshot",
+        "status",
+        saved.to_str().expect("a UTF-8 path"),
+        "-w",
+        "json",
+    ]);
+    let status = json(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        status["revision"],
+        5,
+        "etcdctl snapshot status: {status} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status["totalSize"], file.len(), "{status}");
+    // Any body that is empty JSON or no JSON is the same (empty) request.
+    for (path, body) in [
+        (path, ""),
+        (path, r#"{"revision":"1"}"#),
+        ("/v3beta/maintenance/snapshot", "null"),
+    ] {
+        let again = snapshot_file(&member, path, body);
+        assert_eq!(again.len(), file.len(), "POST {path} {body}: the same file");
+    }
+    let cases = [
+        case(
+            path,
+            "[1]",
+            400,
+            error(
+                3,
+                "json: cannot unmarshal array into Go value of type map[string]json.RawMessage",
+            ),
+        ),
+        case(path, "{", 400, error(3, "unexpected EOF")),
+    ];
+    check("snapshot", &member, &cases);
 }

@@ -1,5 +1,6 @@
 //! The Maintenance service's messages as JSON: Status, Alarm, Defragment, MoveLeader
-//! (`/v3/maintenance/transfer-leadership`) and HashKV.
+//! (`/v3/maintenance/transfer-leadership`), Hash, HashKV and Snapshot (a stream, see
+//! [`super::stream`]).
 //!
 //! etcd 3.4's Alarm, Defragment and MoveLeader answers carry no header (its servers
 //! never fill one in), and so do these, whatever header the service gives: a client
@@ -114,6 +115,38 @@ pub fn hash_kv_response(r: &pb::HashKvResponse) -> String {
         .finish()
 }
 
+/// A `HashRequest`: no fields (etcd 3.4 serves Hash on `/v3/maintenance/hash`, where
+/// HashKV is declared too: a `revision` there is an unknown field, skipped).
+pub fn hash_request(_: &Fields<'_>) -> Result<pb::HashRequest, DecodeError> {
+    Ok(pb::HashRequest {})
+}
+
+/// A `HashResponse`: the header (at the revision hashed) and the hash, a number.
+pub fn hash_response(r: &pb::HashResponse) -> String {
+    Object::new()
+        .message("header", r.header.as_ref().map(header))
+        .uint32("hash", r.hash)
+        .finish()
+}
+
+/// A `SnapshotRequest`: no fields, but the body must still be well-formed.
+pub fn snapshot_request(_: &Fields<'_>) -> Result<pb::SnapshotRequest, DecodeError> {
+    Ok(pb::SnapshotRequest {})
+}
+
+/// A `SnapshotResponse`: one chunk of the file. etcd 3.4's server fills in neither the
+/// header nor the version (3.5's), so its chunks are `{"remaining_bytes":"N","blob":B}`,
+/// and the last one of the file and the SHA-256 trailer after it have no
+/// `remaining_bytes` (0).
+pub fn snapshot_response(r: &pb::SnapshotResponse) -> String {
+    Object::new()
+        .message("header", r.header.as_ref().map(header))
+        .uint64("remaining_bytes", r.remaining_bytes)
+        .bytes("blob", &r.blob)
+        .string("version", &r.version)
+        .finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::value::Raw;
@@ -162,5 +195,36 @@ mod tests {
             r#"{"alarms":[{"memberID":"7383792418829112008","alarm":"NOSPACE"},{"memberID":"1","alarm":9}]}"#
         );
         assert_eq!(alarm_response(&pb::AlarmResponse::default()), "{}");
+    }
+
+    #[test]
+    fn writes_hash_and_snapshot_answers_as_etcd_3_4_does() {
+        let hash = pb::HashResponse {
+            header: Some(pb::ResponseHeader {
+                cluster_id: 1,
+                member_id: 2,
+                revision: 3,
+                raft_term: 4,
+            }),
+            hash: 2_716_588_411,
+        };
+        assert_eq!(
+            hash_response(&hash),
+            r#"{"header":{"cluster_id":"1","member_id":"2","revision":"3","raft_term":"4"},"hash":2716588411}"#
+        );
+        let chunk = pb::SnapshotResponse {
+            remaining_bytes: 176_128,
+            blob: b"\0\0\x04".to_vec(),
+            ..Default::default()
+        };
+        assert_eq!(
+            snapshot_response(&chunk),
+            r#"{"remaining_bytes":"176128","blob":"AAAE"}"#
+        );
+        let trailer = pb::SnapshotResponse {
+            blob: vec![0xff; 2],
+            ..Default::default()
+        };
+        assert_eq!(snapshot_response(&trailer), r#"{"blob":"//8="}"#);
     }
 }

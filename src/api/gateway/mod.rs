@@ -7,11 +7,11 @@
 //!   [`jsonpb`]: fields as golang/protobuf's jsonpb reads them; [`base64`]: bytes fields.
 //! - [`encode`]: responses as jsonpb writes them; [`kv`], [`lease`], [`watch`], [`lock`],
 //!   [`election`], [`maintenance`], [`cluster`]: the messages, field by field.
-//! - [`stream`]: the streaming calls (Watch, LeaseKeepAlive, Election.Observe), one
-//!   JSON line per response.
+//! - [`stream`]: the streaming calls (Watch, LeaseKeepAlive, Election.Observe,
+//!   Snapshot), one JSON line per response.
 //!
-//! Every call of etcd 3.4's gateway is served but Hash, Snapshot and the Auth calls
-//! ([`NOT_YET`]); HashKV is served on etcd 3.5's path (`/v3/maintenance/hashkv`).
+//! Every call of etcd 3.4's gateway is served but the Auth calls ([`NOT_YET`]); HashKV
+//! is served on etcd 3.5's path (`/v3/maintenance/hashkv`).
 //!
 //! What etcd 3.4 answers, and so does this gateway (captured with curl, see
 //! `tests/gateway.rs`):
@@ -95,6 +95,7 @@ enum Call {
     Alarm,
     Defragment,
     MoveLeader,
+    Hash,
     HashKv,
     MemberList,
     MemberAdd,
@@ -129,8 +130,10 @@ const CALLS: &[(&str, Call)] = &[
     ("/maintenance/alarm", Call::Alarm),
     ("/maintenance/defragment", Call::Defragment),
     ("/maintenance/transfer-leadership", Call::MoveLeader),
-    // etcd 3.5's path: etcd 3.4 serves HashKV nowhere (404 here), and answers Hash on
-    // `/maintenance/hash`, where both calls are declared.
+    // Both Hash and HashKV are declared on this path in etcd 3.4; its gateway answers
+    // Hash (and skips a `revision` field, unknown to HashRequest).
+    ("/maintenance/hash", Call::Hash),
+    // etcd 3.5's path: etcd 3.4 serves HashKV nowhere (404 here).
     ("/maintenance/hashkv", Call::HashKv),
     ("/cluster/member/list", Call::MemberList),
     ("/cluster/member/add", Call::MemberAdd),
@@ -142,8 +145,6 @@ const CALLS: &[(&str, Call)] = &[
 /// etcd 3.4's other gateway paths, with the call each serves: answered "not implemented
 /// yet" (HTTP 501) until this gateway maps them.
 const NOT_YET: &[(&str, &str)] = &[
-    ("/maintenance/hash", "Hash"),
-    ("/maintenance/snapshot", "Snapshot"),
     ("/auth/enable", "AuthEnable"),
     ("/auth/disable", "AuthDisable"),
     ("/auth/authenticate", "Authenticate"),
@@ -342,6 +343,11 @@ async fn answer(
                 .move_leader(r)
                 .await?;
             Ok(maintenance::move_leader_response(response.get_ref()))
+        }
+        Call::Hash => {
+            let r = request(maintenance::hash_request(&fields), max)?;
+            let response = MaintenanceService::new(member.clone()).hash(r).await?;
+            Ok(maintenance::hash_response(response.get_ref()))
         }
         Call::HashKv => {
             let r = request(maintenance::hash_kv_request(&fields), max)?;

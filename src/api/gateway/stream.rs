@@ -1,7 +1,7 @@
 //! The streaming calls through the gateway: Watch and LeaseKeepAlive (the request body is
-//! a sequence of JSON objects, one request each, decoded as they arrive) and
-//! Election.Observe (one request, a stream of responses). Each response is written as
-//! the line `{"result":<message>}\n` and flushed as it happens.
+//! a sequence of JSON objects, one request each, decoded as they arrive), and
+//! Election.Observe and Maintenance.Snapshot (one request, a stream of responses). Each
+//! response is written as the line `{"result":<message>}\n` and flushed as it happens.
 //!
 //! What etcd 3.4's gateway (grpc-gateway v1) does, and so does this one (captured with
 //! curl, see `tests/gateway_streams.rs`):
@@ -19,7 +19,9 @@
 //!   (etcd's watch server ignores the end of its client's requests) until the client
 //!   goes away. A message over the gRPC size limit fails the call (ResourceExhausted),
 //!   after the answers to the requests before it.
-//! - Observe reads its one request as a unary call does (code 3, HTTP 400).
+//! - Observe and Snapshot read their one request as a unary call does (code 3, HTTP 400).
+//! - Snapshot answers one line per 32 KiB chunk of the file, then the SHA-256 line, and
+//!   ends (see `maintenance::snapshot_response` for what a line holds).
 //!
 //! Not reproduced: etcd 3.4's HTTP/1 server discards the rest of the request body when it
 //! writes the first response (Go's server is not full duplex before Go 1.21), so there a
@@ -29,7 +31,8 @@
 //! Memory is bounded: a request is held decoded at most [`DECODED_REQUESTS_MAX`] deep
 //! before the service takes it, the body is read only as fast as that, one partial JSON
 //! value may hold at most the unary body bound, and the responses are bounded by the
-//! services (the WatchHub's unread responses per stream, the keep-alive channel).
+//! services (the WatchHub's unread responses per stream, the keep-alive channel, the
+//! snapshot's chunks in flight); a line is written only as fast as the client reads.
 
 use std::convert::Infallible;
 use std::future::Future as _;
@@ -48,10 +51,14 @@ use super::jsonpb::{DecodeError, Fields};
 use super::scan::ValueReader;
 use super::value::Raw;
 use super::{BODY_INFLATION_MAX, GRPC_OVERHEAD_BYTES};
-use super::{cors, election, failure, http_status, lease, request, request_fields, watch};
+use super::{
+    cors, election, failure, http_status, lease, maintenance, request, request_fields, watch,
+};
 use crate::api::grpc::election::ElectionService;
 use crate::api::grpc::lease::LeaseService;
+use crate::api::grpc::maintenance::MaintenanceService;
 use crate::api::grpc::watch::WatchService;
+use crate::pb::etcdserverpb::maintenance_server::Maintenance;
 use crate::pb::v3electionpb::election_server::Election;
 use crate::server::handle::MemberHandle;
 
@@ -65,6 +72,7 @@ pub enum StreamCall {
     Watch,
     KeepAlive,
     Observe,
+    Snapshot,
 }
 
 /// Each streaming call's path under a prefix.
@@ -72,6 +80,7 @@ pub const STREAM_CALLS: &[(&str, StreamCall)] = &[
     ("/watch", StreamCall::Watch),
     ("/lease/keepalive", StreamCall::KeepAlive),
     ("/election/observe", StreamCall::Observe),
+    ("/maintenance/snapshot", StreamCall::Snapshot),
 ];
 
 /// Serves one streaming call.
@@ -90,6 +99,7 @@ pub async fn serve_stream(
         StreamCall::Watch => watch_call(member, body, message_bytes_max).await,
         StreamCall::KeepAlive => keep_alive_call(member, body, message_bytes_max).await,
         StreamCall::Observe => observe_call(member, body, message_bytes_max).await,
+        StreamCall::Snapshot => snapshot_call(member, body, message_bytes_max).await,
     };
     answer.unwrap_or_else(|refused| refused)
 }
@@ -128,20 +138,57 @@ async fn observe_call(
     body: BodyReader,
     message_bytes_max: usize,
 ) -> Result<HttpResponse, HttpResponse> {
+    let observed = one_request(body, election::leader_request, message_bytes_max).await?;
+    let responses = ElectionService::new(member)
+        .observe(observed)
+        .await
+        .map_err(|status| failure(&status))?;
+    Ok(respond(
+        one_request_lines(responses.into_inner(), election::leader_response),
+        true,
+    )
+    .await)
+}
+
+/// Maintenance.Snapshot: one (empty) request, read as a unary call's, and the file's
+/// chunks, then its SHA-256.
+async fn snapshot_call(
+    member: MemberHandle,
+    body: BodyReader,
+    message_bytes_max: usize,
+) -> Result<HttpResponse, HttpResponse> {
+    let snapshot = one_request(body, maintenance::snapshot_request, message_bytes_max).await?;
+    let responses = MaintenanceService::new(member)
+        .snapshot(snapshot)
+        .await
+        .map_err(|status| failure(&status))?;
+    Ok(respond(
+        one_request_lines(responses.into_inner(), maintenance::snapshot_response),
+        true,
+    )
+    .await)
+}
+
+/// The one request of a server-streaming call: the whole body, read as a unary call's
+/// (a refusal is a unary call's failure).
+async fn one_request<M: Message>(
+    body: BodyReader,
+    decode: fn(&Fields<'_>) -> Result<M, DecodeError>,
+    message_bytes_max: usize,
+) -> Result<tonic::Request<M>, HttpResponse> {
     let refuse = |status: Status| failure(&status);
     let body = body.into_bytes().await.map_err(refuse)?;
     let fields = request_fields(&body)
         .map_err(Status::invalid_argument)
         .map_err(refuse)?;
-    let observed = request(election::leader_request(&fields), message_bytes_max).map_err(refuse)?;
-    let responses = ElectionService::new(member)
-        .observe(observed)
-        .await
-        .map_err(refuse)?;
-    // One request, read before the call: none can be refused later.
+    request(decode(&fields), message_bytes_max).map_err(refuse)
+}
+
+/// The lines of a server-streaming call: its one request was read before the call, so
+/// none can be refused later.
+fn one_request_lines<S, M>(responses: S, encode: fn(&M) -> String) -> Lines<S, M> {
     let (_, no_fault) = oneshot::channel();
-    let lines = Lines::new(responses.into_inner(), no_fault, election::leader_response);
-    Ok(respond(lines, true).await)
+    Lines::new(responses, no_fault, encode)
 }
 
 /// Answers the call's lines: waits for the first, which sets the status (see the module
