@@ -104,12 +104,8 @@ pub fn member_promote_response(r: &pb::MemberPromoteResponse) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::value::Raw;
+    use super::super::jsonpb::fields;
     use super::*;
-
-    fn fields(body: &str) -> Fields<'_> {
-        Fields::of(Raw::new(body.as_bytes())).unwrap().unwrap()
-    }
 
     #[test]
     fn reads_membership_requests_under_their_proto_names() {

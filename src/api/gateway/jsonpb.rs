@@ -371,15 +371,17 @@ fn is_go_printable(c: char) -> bool {
     !(c.is_control() || c.is_whitespace() || format)
 }
 
+/// The fields of a JSON object written in a test.
+#[cfg(test)]
+pub(super) fn fields(body: &str) -> Fields<'_> {
+    Fields::of(Raw::new(body.as_bytes()))
+        .expect("an object")
+        .expect("not null")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(body: &str) -> Fields<'_> {
-        Fields::of(Raw::new(body.as_bytes()))
-            .expect("an object")
-            .expect("not null")
-    }
 
     /// Messages captured from etcd 3.4's gateway for `{"key":"Zm9v","limit":<value>}`.
     #[test]

@@ -247,12 +247,8 @@ pub fn compaction_response(r: &pb::CompactionResponse) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::value::Raw;
+    use super::super::jsonpb::fields;
     use super::*;
-
-    fn fields(body: &str) -> Fields<'_> {
-        Fields::of(Raw::new(body.as_bytes())).unwrap().unwrap()
-    }
 
     #[test]
     fn reads_a_txn_with_enums_by_name_and_oneofs() {

@@ -149,12 +149,8 @@ pub fn snapshot_response(r: &pb::SnapshotResponse) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::value::Raw;
+    use super::super::jsonpb::fields;
     use super::*;
-
-    fn fields(body: &str) -> Fields<'_> {
-        Fields::of(Raw::new(body.as_bytes())).unwrap().unwrap()
-    }
 
     #[test]
     fn reads_alarm_requests_by_name_or_number() {

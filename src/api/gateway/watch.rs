@@ -76,12 +76,8 @@ fn event(e: &mvccpb::Event) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::value::Raw;
+    use super::super::jsonpb::fields;
     use super::*;
-
-    fn fields(body: &str) -> Fields<'_> {
-        Fields::of(Raw::new(body.as_bytes())).unwrap().unwrap()
-    }
 
     #[test]
     fn reads_a_create_request_under_either_name() {
