@@ -107,10 +107,17 @@ impl<B: Backend> MvccStore<B> {
     }
 
     /// etcd's HashKV: a CRC-32C (Castagnoli) over the name of etcd's key bucket and
-    /// every record at or below `rev` (0: the current revision), leaving out those a
-    /// compaction at the compacted revision drops, in revision order. Records are
-    /// stored as etcd stores them, so the same history gives etcd's hash. Answers
-    /// (hash, revision hashed, compacted revision).
+    /// every record at or below `rev` (0: the current revision), in revision order.
+    /// Answers (hash, revision hashed, compacted revision: -1 before any compaction).
+    ///
+    /// At or below the compacted revision only the records a compaction at the *hashed*
+    /// revision would keep are hashed (etcd's `HashByRev` takes `kvindex.Keep(rev)`, not
+    /// the keep of the compaction), unless that keep is empty: then every stored record
+    /// is. A tombstone at exactly the compacted revision is never hashed: etcd up to
+    /// 3.4.33 / 3.5.15 (and this store's reference, 3.4.23) deletes it when compacting,
+    /// later etcd keeps it as this store does and skips it in the hash, so that all
+    /// versions agree. Records are stored as etcd stores them, so the same history
+    /// gives etcd's hash.
     pub fn hash_kv(&self, rev: i64) -> Result<(u32, i64, i64)> {
         self.check_poisoned()?;
         if rev > self.current_rev {
@@ -120,10 +127,18 @@ impl<B: Backend> MvccStore<B> {
             return Err(Error::Compacted);
         }
         let upper = if rev > 0 { rev } else { self.current_rev };
+        // Below the first compaction there is nothing to leave out: spare the walk over
+        // the whole index (etcd walks it anyway; the result is the same).
         let keep = if self.compact_rev > 0 {
-            self.index.keep(self.compact_rev)
+            self.index.keep(upper)
         } else {
             std::collections::HashSet::new()
+        };
+        let hashed = |rk: &RecordKey| {
+            let compacted = rk.revision.main <= self.compact_rev;
+            let dropped = compacted && !keep.is_empty() && !keep.contains(&rk.revision);
+            let compaction_tombstone = rk.tombstone && rk.revision.main == self.compact_rev;
+            !dropped && !compaction_tombstone
         };
         let mut hash = crate::storage::crc32c_update(0, b"key");
         let mut start = Revision::new(1, 0).to_bytes().to_vec();
@@ -133,11 +148,7 @@ impl<B: Backend> MvccStore<B> {
                 .backend
                 .scan_records(&start, Some(&end), SCAN_CHUNK_RECORDS)?;
             for (key, value) in &chunk {
-                let rk = RecordKey::from_bytes(key)?;
-                if rk.revision.main <= self.compact_rev
-                    && !keep.is_empty()
-                    && !keep.contains(&rk.revision)
-                {
+                if !hashed(&RecordKey::from_bytes(key)?) {
                     continue;
                 }
                 hash = crate::storage::crc32c_update(hash, key);

@@ -4,6 +4,7 @@ use super::*;
 
 mod compact;
 mod delete;
+mod hash;
 mod put;
 mod range;
 mod rebuild;
