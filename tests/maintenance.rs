@@ -154,11 +154,7 @@ fn hashkv_after_compactions_equals_etcds() {
                 };
                 let _ = writeln!(actual_table, "step {i}: HashKv({rev}, {got_text})");
                 let same = match (want, &got) {
-                    (Is(hash, compacted), Ok((h, c))) => {
-                        // etcd-rs's gRPC layer answers 0 for etcd's -1 (never compacted)
-                        // for now: the hash must match, the -1 is checked where it is set.
-                        hash == h && (compacted == c || (*compacted == -1 && *c == 0))
-                    }
+                    (Is(hash, compacted), Ok((h, c))) => hash == h && compacted == c,
                     (Fails(want), Err(e)) => want == e,
                     _ => false,
                 };

@@ -207,7 +207,7 @@ impl Maintenance for MaintenanceService {
             // etcd's header carries the current revision, not the one hashed.
             header: Some(self.member.header(self.member.applied().revision)),
             hash,
-            compact_revision: compacted.max(0),
+            compact_revision: compacted,
             hash_revision: revision,
         }))
     }
