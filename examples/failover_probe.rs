@@ -27,7 +27,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = "usage: failover_probe LEADER_PID ENDPOINT,ENDPOINT [TIMEOUT_MS] [INTERVAL_MS] [GIVE_UP_MS]";
     let pid = args.first().ok_or(usage)?.clone();
-    let endpoints: Vec<String> = args.get(1).ok_or(usage)?.split(',').map(String::from).collect();
+    let endpoints: Vec<String> = args
+        .get(1)
+        .ok_or(usage)?
+        .split(',')
+        .map(String::from)
+        .collect();
     let timeout_ms: u64 = args.get(2).map_or(Ok(200), |s| s.parse())?;
     let interval_ms: u64 = args.get(3).map_or(Ok(5), |s| s.parse())?;
     let give_up_ms: u64 = args.get(4).map_or(Ok(30_000), |s| s.parse())?;
@@ -43,7 +48,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let t0 = Instant::now();
-    let killed = std::process::Command::new("kill").args(["-9", &pid]).status()?;
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()?;
     let kill_ms = t0.elapsed().as_secs_f64() * 1e3;
     if !killed.success() {
         return Err(format!("kill -9 {pid} failed").into());

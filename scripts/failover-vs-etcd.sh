@@ -29,6 +29,9 @@ CLUSTER_WORK=$work
 CLUSTER_FLAGS=(--heartbeat-interval "$heartbeat_ms" --election-timeout "$election_ms")
 trap 'kill $(jobs -p) 2>/dev/null || true; if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
 
+# bash reports each SIGKILLed member ("line N: PID Killed ... --name m1 ..."): expected here.
+exec 2> >(grep --line-buffered -v ' Killed  *"$bin" --name ' >&2)
+
 declare -A bin=([etcd]=$etcd [etcd-rs]=$etcd_rs)
 declare -A base=([etcd]=${ETCD_PORT:-44379} [etcd-rs]=${ETCD_RS_PORT:-45379})
 
