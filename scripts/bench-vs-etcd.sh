@@ -6,6 +6,7 @@
 # On demand, never in CI.
 #
 # usage: [MEMBERS=3] [TARGET=leader|all] scripts/bench-vs-etcd.sh [TOTAL_SINGLE] [TOTAL_MANY]
+# ETCD_RS_FIRST=1 runs etcd-rs first (alternate it over repeated runs on a busy machine).
 # WATCH=1 also runs loadgen watch-latency (100 watchers, 1000 puts at 200/s) and lease
 # keep-alive throughput (examples/keepalive_bench.rs, 50 clients for 5 s; build it with
 # `cargo build --release --example keepalive_bench`).
@@ -36,7 +37,8 @@ run() { # name binary
     else
         endpoints=$(cluster_endpoints "$port" "$members" "$leader")
     fi
-    echo "$1: $members member(s), leader m$leader, load to $endpoints" >&2
+    echo "$1: $members member(s), leader m$leader, load to $endpoints;" \
+        "machine: $(pgrep -c rustc || true) rustc, loadavg $(cut -d' ' -f1 /proc/loadavg)" >&2
     "$loadgen" --endpoints "$endpoints" --format json --conns 1 --clients 1 \
         put --total "$single_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-1.json"
     "$loadgen" --endpoints "$endpoints" --format json --conns 10 --clients 100 \
@@ -50,8 +52,11 @@ run() { # name binary
     cluster_stop "$1" "$members"
 }
 
-run etcd "$etcd"
-run etcd-rs "$etcd_rs"
+if [ "${ETCD_RS_FIRST:-0}" = 1 ]; then
+    run etcd-rs "$etcd_rs"; run etcd "$etcd"
+else
+    run etcd "$etcd"; run etcd-rs "$etcd_rs"
+fi
 
 python3 - "$work" <<'PY'
 import json, sys
