@@ -22,7 +22,7 @@ target=${TARGET:-leader}
 loadgen=${LOADGEN:-../shared/bench/loadgen/target/release/loadgen}
 etcd_rs=${ETCD_RS:-target/release/etcd-rs}
 etcd=${ETCD:-/usr/bin/etcd}
-port=${PORT:-42379}
+port=${PORT:-24379}
 work=$(mktemp -d)
 CLUSTER_WORK=$work
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -3,7 +3,9 @@
 # etcd-rs and the real etcd.
 #
 # A cluster is named by a label (e.g. "etcd", "etcd-rs") and a base port: member i listens
-# for clients on BASE+2i and for peers on BASE+2i+1, and is called m<i>. Its data dir,
+# for clients on BASE+2i and for peers on BASE+2i+1, and is called m<i>. Keep BASE below the
+# kernel's ephemeral range (/proc/sys/net/ipv4/ip_local_port_range, usually from 32768):
+# tests that bind port 0 on the same machine take ports from that range. Its data dir,
 # log and pid file live under $CLUSTER_WORK/<label>/. Extra flags for every member (e.g.
 # --heartbeat-interval) go in the array CLUSTER_FLAGS. Needs: curl, etcdctl, python3.
 
@@ -52,14 +54,16 @@ member_pid() { # LABEL I
 }
 
 # Waits until the member answers /health with "true" (which needs a leader), up to
-# SECONDS (default 20).
-member_wait_healthy() { # BASE I [SECONDS]
-    local url="http://127.0.0.1:$(cluster_client_port "$1" "$2")/health" tries=$((${3:-20} * 10))
+# SECONDS (default 20); if the process is gone or never answers, shows the end of its log.
+member_wait_healthy() { # LABEL BASE I [SECONDS]
+    local url="http://127.0.0.1:$(cluster_client_port "$2" "$3")/health" tries=$((${4:-20} * 10))
     for _ in $(seq 1 "$tries"); do
         if curl -sf -m 1 "$url" | grep -q '"health":"true"'; then return 0; fi
+        if ! kill -0 "$(member_pid "$1" "$3")" 2>/dev/null; then break; fi
         sleep 0.1
     done
-    echo "member m$2 ($url) did not become healthy" >&2
+    echo "$1 member m$3 ($url) did not become healthy; end of $CLUSTER_WORK/$1/m$3.log:" >&2
+    tail -5 "$CLUSTER_WORK/$1/m$3.log" >&2
     return 1
 }
 
@@ -67,7 +71,7 @@ cluster_start() { # LABEL BIN BASE N
     local i
     rm -rf "${CLUSTER_WORK:?}/$1"
     for i in $(seq 0 $(($4 - 1))); do member_start "$1" "$2" "$3" "$4" "$i"; done
-    for i in $(seq 0 $(($4 - 1))); do member_wait_healthy "$3" "$i"; done
+    for i in $(seq 0 $(($4 - 1))); do member_wait_healthy "$1" "$3" "$i"; done
 }
 
 # Index of the member that is the leader according to every member that answers

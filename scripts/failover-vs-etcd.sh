@@ -33,7 +33,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; if [ "${KEEP:-0}" = 1 ]; then echo "k
 exec 2> >(grep --line-buffered -v ' Killed  *"$bin" --name ' >&2)
 
 declare -A bin=([etcd]=$etcd [etcd-rs]=$etcd_rs)
-declare -A base=([etcd]=${ETCD_PORT:-44379} [etcd-rs]=${ETCD_RS_PORT:-45379})
+declare -A base=([etcd]=${ETCD_PORT:-25379} [etcd-rs]=${ETCD_RS_PORT:-26379})
 
 fail() { # message; keeps the work dir (member logs) for a post-mortem
     echo "$1; logs in $work" >&2
@@ -53,7 +53,7 @@ trial() { # label n
     wait "$pid" 2>/dev/null || true
     echo "$label trial $2: killed m$leader, $(tail -1 "$work/$label.jsonl")" >&2
     member_start "$label" "${bin[$label]}" "${base[$label]}" 3 "$leader"
-    member_wait_healthy "${base[$label]}" "$leader" || fail "$label trial $2: restarted m$leader not healthy"
+    member_wait_healthy "$label" "${base[$label]}" "$leader" || fail "$label trial $2: restarted m$leader not healthy"
 }
 
 for label in etcd etcd-rs; do cluster_start "$label" "${bin[$label]}" "${base[$label]}" 3; done
