@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers for the on-demand benchmark scripts (sourced, not run): start a cluster of
 # real member processes on loopback with etcd's own flags, so that the same helpers drive
 # etcd-rs and the real etcd.
@@ -21,9 +22,9 @@ cluster_client_port() { # BASE I
 cluster_endpoints() { # BASE N [I...]
     local base=$1 n=$2 i out=()
     shift 2
-    local members=("$@")
-    if [ ${#members[@]} -eq 0 ]; then mapfile -t members < <(seq 0 $((n - 1))); fi
-    for i in "${members[@]}"; do out+=("127.0.0.1:$(cluster_client_port "$base" "$i")"); done
+    local ids=("$@")
+    if [ ${#ids[@]} -eq 0 ]; then mapfile -t ids < <(seq 0 $((n - 1))); fi
+    for i in "${ids[@]}"; do out+=("127.0.0.1:$(cluster_client_port "$base" "$i")"); done
     local IFS=,
     echo "${out[*]}"
 }
@@ -56,7 +57,8 @@ member_pid() { # LABEL I
 # Waits until the member answers /health with "true" (which needs a leader), up to
 # SECONDS (default 20); if the process is gone or never answers, shows the end of its log.
 member_wait_healthy() { # LABEL BASE I [SECONDS]
-    local url="http://127.0.0.1:$(cluster_client_port "$2" "$3")/health" tries=$((${4:-20} * 10))
+    local url tries=$((${4:-20} * 10))
+    url="http://127.0.0.1:$(cluster_client_port "$2" "$3")/health"
     for _ in $(seq 1 "$tries"); do
         if curl -sf -m 1 "$url" | grep -q '"health":"true"'; then return 0; fi
         if ! kill -0 "$(member_pid "$1" "$3")" 2>/dev/null; then break; fi

@@ -29,7 +29,8 @@ CLUSTER_WORK=$work
 CLUSTER_FLAGS=(--heartbeat-interval "$heartbeat_ms" --election-timeout "$election_ms")
 trap 'kill $(jobs -p) 2>/dev/null || true; if [ "${KEEP:-0}" = 1 ]; then echo "kept $work" >&2; else rm -rf "$work"; fi' EXIT
 
-# bash reports each SIGKILLed member ("line N: PID Killed ... --name m1 ..."): expected here.
+# bash reports each SIGKILLed member ("line N: PID Killed "$bin" --name ..."): expected here.
+# shellcheck disable=SC2016 # the literal text of the command bash prints
 exec 2> >(grep --line-buffered -v ' Killed  *"$bin" --name ' >&2)
 
 declare -A bin=([etcd]=$etcd [etcd-rs]=$etcd_rs)
