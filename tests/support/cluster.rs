@@ -1,11 +1,13 @@
 //! Clusters of several server processes, peers over TCP on loopback, started with
-//! etcd's own flags (so the same test runs against etcd with `ETCD_TEST_BIN`).
+//! etcd's own flags (so the same test runs against etcd with `ETCD_TEST_BIN`); optionally
+//! with a fault-injecting proxy in front of each member's peer port ([`super::proxy`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::proxy::Net;
 use super::{http_get, server_bin};
 
 /// One member process; killed (SIGKILL) on drop.
@@ -16,9 +18,14 @@ pub struct Process {
 }
 
 impl Process {
-    /// Starts (or restarts) the process on its data dir.
+    /// Starts (or restarts) the process on its data dir. Its log is appended to, so a
+    /// restarted member's log still shows what happened before.
     pub fn spawn(&mut self) {
-        let log = std::fs::File::create(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let child = Command::new(server_bin())
             .args(&self.args)
             .stdout(Stdio::null())
@@ -28,12 +35,36 @@ impl Process {
         self.child = Some(child);
     }
 
-    /// SIGKILLs the process.
+    /// SIGKILLs the process (paused or not).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Whether the process was spawned and not killed since.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// SIGSTOPs the process: it holds its ports and answers nothing until [`Self::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONTs a paused process.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running process");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill {signal} {}", child.id());
     }
 }
 
@@ -47,18 +78,48 @@ impl Drop for Process {
 pub struct Cluster {
     /// The members, in order.
     pub members: Vec<Process>,
-    /// Each member's (client, peer) port.
+    /// Each member's (client, advertised peer) port. With proxies, the advertised peer
+    /// port is the proxy's; the member listens on another.
     pub ports: Vec<(u16, u16)>,
+    /// The proxies between members, if started with [`Cluster::start_with_proxies`].
+    pub net: Option<Net>,
     dir: PathBuf,
 }
 
 impl Cluster {
     /// Starts every member and waits until each reports healthy.
     pub fn start(n: usize, name: &str) -> Cluster {
+        Cluster::launch(n, name, None)
+    }
+
+    /// Starts every member behind a fault-injecting proxy on its peer port (see
+    /// [`super::proxy`]); `seed` drives the proxies' random choices. Waits until each
+    /// member reports healthy and the proxies know every member's ID.
+    pub fn start_with_proxies(n: usize, name: &str, seed: u64) -> Cluster {
+        let cluster = Cluster::launch(n, name, Some(seed));
+        cluster.net().learn_member_ids(&cluster.url(0));
+        cluster
+    }
+
+    /// The proxies; panics if the cluster was started without them.
+    pub fn net(&self) -> &Net {
+        self.net.as_ref().expect("a cluster started with proxies")
+    }
+
+    fn launch(n: usize, name: &str, proxy_seed: Option<u64>) -> Cluster {
         let dir = std::env::temp_dir().join(format!("etcd-rs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let listen: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let net = proxy_seed.map(|seed| {
+            let peer_ports: Vec<u16> = listen.iter().map(|(_, peer)| *peer).collect();
+            Net::start(&peer_ports, seed)
+        });
+        let ports: Vec<(u16, u16)> = listen
+            .iter()
+            .enumerate()
+            .map(|(i, &(client, peer))| (client, net.as_ref().map_or(peer, |net| net.port(i))))
+            .collect();
         let initial = ports
             .iter()
             .enumerate()
@@ -67,8 +128,9 @@ impl Cluster {
             .join(",");
         let mut members: Vec<Process> = ports
             .iter()
+            .zip(&listen)
             .enumerate()
-            .map(|(i, (client, peer))| Process {
+            .map(|(i, ((client, advertised), (_, peer)))| Process {
                 child: None,
                 args: vec![
                     format!("--name=m{i}"),
@@ -76,7 +138,7 @@ impl Cluster {
                     format!("--listen-client-urls=http://127.0.0.1:{client}"),
                     format!("--advertise-client-urls=http://127.0.0.1:{client}"),
                     format!("--listen-peer-urls=http://127.0.0.1:{peer}"),
-                    format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"),
+                    format!("--initial-advertise-peer-urls=http://127.0.0.1:{advertised}"),
                     format!("--initial-cluster={initial}"),
                     format!("--initial-cluster-token={name}"),
                 ],
@@ -89,6 +151,7 @@ impl Cluster {
         let cluster = Cluster {
             members,
             ports,
+            net,
             dir,
         };
         wait_until("every member healthy", || {
@@ -113,7 +176,11 @@ impl Drop for Cluster {
         for member in &mut self.members {
             member.kill();
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if std::thread::panicking() {
+            eprintln!("the members' logs are kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
