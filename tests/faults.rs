@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, EventType, WatchOptions};
 use etcd_rs::linearizability::Verdict;
 use etcd_rs::linearizability::kv::{KvInput, KvOutput, check_kv};
-use support::cluster::Cluster;
+use support::cluster::{Cluster, leader, revisions};
 use support::rng::Rng;
 use support::workload::{Clock, KvClient, KvOp, REQUEST_TIMEOUT, connect};
 use tokio::runtime::Runtime;
@@ -203,7 +203,7 @@ fn run(members: usize, name: &str, default_seconds: u64) {
 
     watch_until.store(last_write, Ordering::SeqCst);
     let watched = runtime
-        .block_on(timeout(CONVERGE_DEADLINE, watcher))
+        .block_on(async { timeout(CONVERGE_DEADLINE, watcher).await })
         .expect("the watcher catches up with the last write")
         .expect("watcher task");
     check_watch(&watched.events, &full);
@@ -484,24 +484,8 @@ impl Nemesis<'_> {
         self.cluster.members.len()
     }
 
-    /// The member that says it leads (the one with the highest term if several do).
     fn leader(&self) -> Option<usize> {
-        let urls = self.cluster.urls();
-        self.runtime.block_on(async {
-            let mut best: Option<(u64, usize)> = None;
-            for (i, url) in urls.iter().enumerate() {
-                let mut client = connect(std::slice::from_ref(url)).await;
-                let Ok(Ok(status)) = timeout(Duration::from_secs(1), client.status()).await
-                else {
-                    continue;
-                };
-                let me = status.header().map(|h| h.member_id());
-                if me == Some(status.leader()) && best.is_none_or(|(t, _)| status.raft_term() > t) {
-                    best = Some((status.raft_term(), i));
-                }
-            }
-            best.map(|(_, i)| i)
-        })
+        self.runtime.block_on(leader(&self.cluster.urls()))
     }
 
     /// Injects `fault`; returns what was done, in words.
@@ -621,7 +605,7 @@ impl Nemesis<'_> {
         let urls = self.cluster.urls();
         let started = Instant::now();
         let revisions = loop {
-            let revisions = self.runtime.block_on(statuses(&urls));
+            let revisions = self.runtime.block_on(revisions(&urls));
             if revisions[0].is_some() && revisions.iter().all(|r| *r == revisions[0]) {
                 break revisions;
             }
@@ -647,18 +631,4 @@ impl Nemesis<'_> {
         );
         revision
     }
-}
-
-/// Each member's current revision (`None` if it did not answer).
-async fn statuses(urls: &[String]) -> Vec<Option<i64>> {
-    let mut revisions = Vec::new();
-    for url in urls {
-        let mut client = connect(std::slice::from_ref(url)).await;
-        let status = timeout(Duration::from_secs(1), client.status()).await;
-        revisions.push(match status {
-            Ok(Ok(status)) => status.header().map(|h| h.revision()),
-            _ => None,
-        });
-    }
-    revisions
 }

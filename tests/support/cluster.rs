@@ -7,7 +7,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tokio::time::timeout;
+
 use super::proxy::Net;
+use super::workload::connect;
 use super::{http_get, server_bin};
 
 /// One member process; killed (SIGKILL) on drop.
@@ -208,4 +211,39 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// How long a status query waits for a member.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The index of the member that says it leads (the one with the highest term if several
+/// do), asking each of `urls`.
+pub async fn leader(urls: &[String]) -> Option<usize> {
+    let mut best: Option<(u64, usize)> = None;
+    for (i, url) in urls.iter().enumerate() {
+        let mut client = connect(std::slice::from_ref(url)).await;
+        let Ok(Ok(status)) = timeout(STATUS_TIMEOUT, client.status()).await else {
+            continue;
+        };
+        let me = status.header().map(|h| h.member_id());
+        if me == Some(status.leader()) && best.is_none_or(|(term, _)| status.raft_term() > term)
+        {
+            best = Some((status.raft_term(), i));
+        }
+    }
+    best.map(|(_, i)| i)
+}
+
+/// Each member's current revision (`None` if it did not answer).
+pub async fn revisions(urls: &[String]) -> Vec<Option<i64>> {
+    let mut revisions = Vec::new();
+    for url in urls {
+        let mut client = connect(std::slice::from_ref(url)).await;
+        let status = timeout(STATUS_TIMEOUT, client.status()).await;
+        revisions.push(match status {
+            Ok(Ok(status)) => status.header().map(|h| h.revision()),
+            _ => None,
+        });
+    }
+    revisions
 }

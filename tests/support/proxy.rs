@@ -206,6 +206,11 @@ impl Net {
             ids.insert(id, index);
         }
         assert_eq!(ids.len(), self.proxies.len(), "every member listed");
+        self.set_member_ids(ids);
+    }
+
+    /// Sets which member ID is which member index.
+    pub fn set_member_ids(&self, ids: HashMap<u64, usize>) {
         self.state().ids = ids;
     }
 
