@@ -210,8 +210,11 @@ fn run(members: usize, name: &str, default_seconds: u64) {
 
     runtime.block_on(check_leases(&cluster.urls(), &leases));
 
+    let recorded = history.len();
     let settled = settle_ambiguous(history, &writes);
     let answered = settled.iter().filter(|op| op.output.is_some()).count();
+    let ambiguous_applied = settled.len() - answered;
+    let ambiguous_dropped = recorded - settled.len();
     let verdict = check_kv(&settled, CHECK_BUDGET_STEPS);
     assert!(
         !matches!(verdict, Verdict::NotLinearizable { .. }),
@@ -224,14 +227,13 @@ fn run(members: usize, name: &str, default_seconds: u64) {
     }
     let recovery_max = rounds.iter().map(|(_, d)| *d).max().unwrap_or_default();
     eprintln!(
-        "faults: {members} members, seed {seed}: {} rounds {per_fault:?}; {} operations \
-         ({answered} answered, {} ambiguous kept), {} writes applied, {} watch events over {} \
+        "faults: {members} members, seed {seed}: {} rounds {per_fault:?}; {recorded} \
+         operations ({answered} answered, ambiguous: {ambiguous_applied} applied, \
+         {ambiguous_dropped} never applied), {} writes applied, {} watch events over {} \
          watch sessions, {} of {lease_grants} lease grants acknowledged; final revision \
          {revision}; slowest recovery {recovery_max:?}; linearizability: {verdict:?}; \
          violations: 0; took {:?}",
         rounds.len(),
-        settled.len(),
-        settled.len() - answered,
         full.len(),
         watched.events.len(),
         watched.sessions,
