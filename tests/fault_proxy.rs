@@ -200,7 +200,7 @@ fn etcd_http_peer_traffic_is_attributed_by_its_sender_header() {
 
 #[test]
 fn a_real_cluster_feels_the_proxy_faults() {
-    let cluster = Cluster::start_with_proxies(3, "fault-proxy", 1);
+    let cluster = Cluster::start_with_proxies(3, "fault-proxy", 1, &[]);
     let urls = cluster.urls();
     let net = cluster.net();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

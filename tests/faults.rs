@@ -2,8 +2,11 @@
 //! again while clients run a recorded workload, and what the clients saw must be what a
 //! correct etcd could have shown them.
 //!
-//! Each round the nemesis picks one fault, holds it for a few seconds and heals it:
-//! SIGKILL and restart of a follower, of the leader, of a quorum, of every member;
+//! Each round the nemesis picks one fault (every kind once, in a random order, then again),
+//! holds it for a few seconds and heals it:
+//! SIGKILL and restart of a follower, of the leader, of a quorum, of every member; of a
+//! follower while thousands of writes go by, so that it must catch up from a snapshot
+//! (members run with a small `--snapshot-count`);
 //! SIGSTOP/SIGCONT of the leader; and, through the fault-injecting proxy in front of each
 //! member's peer port (`support::proxy`), isolation of the leader, a one-way cut of a link
 //! to or from the leader, added latency on every link, a blackholed member, connections
@@ -42,7 +45,7 @@
 mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -81,6 +84,15 @@ const WATCH_IDLE: Duration = Duration::from_secs(1);
 const WATCH_SESSION_MAX: Duration = Duration::from_secs(3);
 /// How long the members may take to converge once every fault has healed.
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(60);
+/// The members' --snapshot-count: they compact their raft log often.
+const SNAPSHOT_COUNT: &str = "--snapshot-count=1000";
+/// Writes while a follower is down, under the snapshot fault: more than a leader keeps
+/// for slow followers (etcd's and etcd-rs's 5000 entries) plus the snapshot count.
+const CATCH_UP_WRITES: usize = 6500;
+/// Writers at once during that burst.
+const CATCH_UP_WRITERS: usize = 32;
+/// Keys the burst overwrites (outside the checked prefix).
+const CATCH_UP_KEYS: usize = 500;
 /// Search steps the linearizability checker may spend per key.
 const CHECK_BUDGET_STEPS: u64 = 20_000_000;
 
@@ -109,9 +121,10 @@ enum Fault {
     Delay,
     Blackhole,
     FlakyConnections,
+    SnapshotCatchUp,
 }
 
-const FAULTS: [Fault; 10] = [
+const FAULTS: [Fault; 11] = [
     Fault::KillFollower,
     Fault::KillLeader,
     Fault::KillQuorum,
@@ -122,6 +135,7 @@ const FAULTS: [Fault; 10] = [
     Fault::Delay,
     Fault::Blackhole,
     Fault::FlakyConnections,
+    Fault::SnapshotCatchUp,
 ];
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -139,7 +153,7 @@ fn run(members: usize, name: &str, default_seconds: u64) {
     eprintln!("faults: {members} members, seed {seed}, {budget:?} of faults");
     let started = Instant::now();
     let mut rng = Rng::new(seed);
-    let cluster = Cluster::start_with_proxies(members, name, rng.next_u64());
+    let cluster = Cluster::start_with_proxies(members, name, rng.next_u64(), &[SNAPSHOT_COUNT]);
     let urls = cluster.urls();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -163,10 +177,12 @@ fn run(members: usize, name: &str, default_seconds: u64) {
         runtime: &runtime,
         rng: Rng::new(rng.next_u64()),
         paused: vec![false; members],
+        deck: Vec::new(),
+        catching_up: None,
     };
     let mut rounds: Vec<(Fault, Duration)> = Vec::new();
     while started.elapsed() < budget {
-        let fault = nemesis.rng.pick(&FAULTS);
+        let fault = nemesis.next_fault();
         let what = nemesis.inject(fault);
         let hold = Duration::from_millis(nemesis.rng.between(HOLD_MS.0, HOLD_MS.1));
         std::thread::sleep(hold);
@@ -176,6 +192,7 @@ fn run(members: usize, name: &str, default_seconds: u64) {
             "faults: round {}: {what} for {hold:?}; a write succeeded {recovered:?} after healing",
             rounds.len() + 1
         );
+        nemesis.wait_caught_up();
         rounds.push((fault, recovered));
         let quiet = nemesis.rng.between(QUIET_MS.0, QUIET_MS.1);
         std::thread::sleep(Duration::from_millis(quiet));
@@ -479,9 +496,24 @@ struct Nemesis<'r> {
     runtime: &'r Runtime,
     rng: Rng,
     paused: Vec<bool>,
+    /// The faults still to come in this cycle through all of them.
+    deck: Vec<Fault>,
+    /// A restarted member that must catch up from a snapshot, and the revision it must
+    /// reach.
+    catching_up: Option<(usize, i64)>,
 }
 
 impl Nemesis<'_> {
+    /// Every kind of fault once, in a random order, then again: even a short run sees
+    /// most kinds.
+    fn next_fault(&mut self) -> Fault {
+        if self.deck.is_empty() {
+            self.deck = FAULTS.to_vec();
+            self.rng.shuffle(&mut self.deck);
+        }
+        self.deck.pop().expect("a fault")
+    }
+
     fn members(&self) -> usize {
         self.cluster.members.len()
     }
@@ -509,9 +541,7 @@ impl Nemesis<'_> {
             }
             Fault::KillQuorum => {
                 let mut order: Vec<usize> = (0..n).collect();
-                for i in (1..n).rev() {
-                    order.swap(i, self.rng.below(i as u64 + 1) as usize);
-                }
+                self.rng.shuffle(&mut order);
                 let victims = &order[..n / 2 + 1];
                 for &i in victims {
                     self.cluster.members[i].kill();
@@ -552,6 +582,20 @@ impl Nemesis<'_> {
                 self.cluster.net().blackhole(m);
                 format!("blackhole m{m}")
             }
+            Fault::SnapshotCatchUp => {
+                self.cluster.members[follower].kill();
+                let live: Vec<String> = (0..n)
+                    .filter(|&i| i != follower)
+                    .map(|i| self.cluster.url(i))
+                    .collect();
+                let started = Instant::now();
+                let (written, revision) = self.runtime.block_on(burst(live, CATCH_UP_WRITES));
+                self.catching_up = Some((follower, revision));
+                format!(
+                    "SIGKILL follower m{follower}, {written} writes in {:?} meanwhile",
+                    started.elapsed()
+                )
+            }
             Fault::FlakyConnections => {
                 let per_mille = self.rng.between(FLAKY_PER_MILLE.0, FLAKY_PER_MILLE.1) as u32;
                 self.cluster.net().flaky(per_mille);
@@ -571,6 +615,31 @@ impl Nemesis<'_> {
                 member.spawn();
             }
         }
+    }
+
+    /// Waits until a member restarted after a burst of writes has caught up with them
+    /// (from a snapshot: the others compacted their logs past what it had).
+    fn wait_caught_up(&mut self) {
+        let Some((member, revision)) = self.catching_up.take() else {
+            return;
+        };
+        let urls = self.cluster.urls();
+        let started = Instant::now();
+        loop {
+            let revisions = self.runtime.block_on(revisions(&urls));
+            if revisions[member].is_some_and(|r| r >= revision) {
+                break;
+            }
+            assert!(
+                started.elapsed() < CONVERGE_DEADLINE,
+                "m{member} did not catch up with revision {revision}: {revisions:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!(
+            "faults: m{member} caught up with revision {revision} {:?} after the round",
+            started.elapsed()
+        );
     }
 
     /// Retries a write through each member in turn until one succeeds; returns how long
@@ -633,4 +702,37 @@ impl Nemesis<'_> {
         );
         revision
     }
+}
+
+/// `writes` puts on keys outside the checked prefix through `urls`, [`CATCH_UP_WRITERS`]
+/// at a time; returns how many succeeded and the highest revision they reached.
+async fn burst(urls: Vec<String>, writes: usize) -> (usize, i64) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..CATCH_UP_WRITERS)
+        .map(|w| {
+            let (next, url) = (next.clone(), urls[w % urls.len()].clone());
+            tokio::spawn(async move {
+                let mut client = connect(&[url]).await;
+                let (mut written, mut revision) = (0, 0);
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= writes {
+                        return (written, revision);
+                    }
+                    let key = format!("bulk/{}", i % CATCH_UP_KEYS);
+                    let put = client.put(key, format!("{i:0>100}"), None);
+                    if let Ok(Ok(r)) = timeout(REQUEST_TIMEOUT, put).await {
+                        written += 1;
+                        revision = revision.max(r.header().map_or(0, |h| h.revision()));
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = (0, 0);
+    for writer in writers {
+        let (written, revision) = writer.await.expect("writer");
+        total = (total.0 + written, total.1.max(revision));
+    }
+    total
 }

@@ -92,14 +92,15 @@ pub struct Cluster {
 impl Cluster {
     /// Starts every member and waits until each reports healthy.
     pub fn start(n: usize, name: &str) -> Cluster {
-        Cluster::launch(n, name, None)
+        Cluster::launch(n, name, None, &[])
     }
 
-    /// Starts every member behind a fault-injecting proxy on its peer port (see
-    /// [`super::proxy`]); `seed` drives the proxies' random choices. Waits until each
-    /// member reports healthy and the proxies know every member's ID.
-    pub fn start_with_proxies(n: usize, name: &str, seed: u64) -> Cluster {
-        let cluster = Cluster::launch(n, name, Some(seed));
+    /// Starts every member, with `extra_args` besides the cluster's flags, behind a
+    /// fault-injecting proxy on its peer port (see [`super::proxy`]); `seed` drives the
+    /// proxies' random choices. Waits until each member reports healthy and the proxies
+    /// know every member's ID.
+    pub fn start_with_proxies(n: usize, name: &str, seed: u64, extra_args: &[&str]) -> Cluster {
+        let cluster = Cluster::launch(n, name, Some(seed), extra_args);
         cluster.net().learn_member_ids(&cluster.url(0));
         cluster
     }
@@ -109,7 +110,7 @@ impl Cluster {
         self.net.as_ref().expect("a cluster started with proxies")
     }
 
-    fn launch(n: usize, name: &str, proxy_seed: Option<u64>) -> Cluster {
+    fn launch(n: usize, name: &str, proxy_seed: Option<u64>, extra_args: &[&str]) -> Cluster {
         let dir = std::env::temp_dir().join(format!("etcd-rs-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("dir");
@@ -135,7 +136,7 @@ impl Cluster {
             .enumerate()
             .map(|(i, ((client, advertised), (_, peer)))| Process {
                 child: None,
-                args: vec![
+                args: [
                     format!("--name=m{i}"),
                     format!("--data-dir={}", dir.join(format!("m{i}")).display()),
                     format!("--listen-client-urls=http://127.0.0.1:{client}"),
@@ -144,7 +145,10 @@ impl Cluster {
                     format!("--initial-advertise-peer-urls=http://127.0.0.1:{advertised}"),
                     format!("--initial-cluster={initial}"),
                     format!("--initial-cluster-token={name}"),
-                ],
+                ]
+                .into_iter()
+                .chain(extra_args.iter().map(|a| a.to_string()))
+                .collect(),
                 log: dir.join(format!("m{i}.log")),
             })
             .collect();
