@@ -112,7 +112,11 @@ fn standins() -> (Net, Vec<Arc<Mutex<Vec<u8>>>>) {
     let logs: Vec<_> = (0..3).map(|_| Arc::new(Mutex::new(Vec::new()))).collect();
     let ports: Vec<u16> = logs.iter().map(|log| echo_server(log.clone())).collect();
     let net = Net::start(&ports, 1);
-    net.set_member_ids((0..3).map(|i| (ID_BASE + i as u64, i)).collect::<HashMap<_, _>>());
+    net.set_member_ids(
+        (0..3)
+            .map(|i| (ID_BASE + i as u64, i))
+            .collect::<HashMap<_, _>>(),
+    );
     (net, logs)
 }
 
@@ -136,25 +140,61 @@ fn each_fault_hits_the_link_it_names() {
 
     // Healing closes the connections with a hole in their stream, keeps the others.
     net.heal();
-    assert_eq!(expect_back(&mut a, 1, SILENCE), Echo::Closed, "holed: closed");
-    assert_eq!(expect_back(&mut c, 1, SILENCE), Echo::Closed, "holed: closed");
+    assert_eq!(
+        expect_back(&mut a, 1, SILENCE),
+        Echo::Closed,
+        "holed: closed"
+    );
+    assert_eq!(
+        expect_back(&mut c, 1, SILENCE),
+        Echo::Closed,
+        "holed: closed"
+    );
     assert_eq!(send(&mut b, b"kept"), Echo::Back, "intact: kept");
     let (mut a, echo) = dial(&net, &hello(0, 1), 1);
     assert_eq!(echo, Echo::Back, "0 -> 1 healed");
 
     // Isolation closes every connection of the member, both ways, and refuses new ones.
     net.isolate(1);
-    assert_eq!(expect_back(&mut a, 1, SILENCE), Echo::Closed, "0 -> 1 closed");
-    assert_eq!(expect_back(&mut b, 1, SILENCE), Echo::Closed, "2 -> 1 closed");
-    assert_eq!(dial(&net, &hello(1, 2), 2).1, Echo::Closed, "1 -> 2 refused");
-    assert_eq!(dial(&net, &hello(0, 2), 2).1, Echo::Back, "0 -> 2 unaffected");
+    assert_eq!(
+        expect_back(&mut a, 1, SILENCE),
+        Echo::Closed,
+        "0 -> 1 closed"
+    );
+    assert_eq!(
+        expect_back(&mut b, 1, SILENCE),
+        Echo::Closed,
+        "2 -> 1 closed"
+    );
+    assert_eq!(
+        dial(&net, &hello(1, 2), 2).1,
+        Echo::Closed,
+        "1 -> 2 refused"
+    );
+    assert_eq!(
+        dial(&net, &hello(0, 2), 2).1,
+        Echo::Back,
+        "0 -> 2 unaffected"
+    );
 
     // A blackhole keeps connections, both ways, and forwards nothing.
     net.heal();
     net.blackhole(2);
-    assert_eq!(dial(&net, &hello(2, 0), 0).1, Echo::Silence, "2 -> 0 blackholed");
-    assert_eq!(dial(&net, &hello(1, 2), 2).1, Echo::Silence, "1 -> 2 blackholed");
-    assert_eq!(dial(&net, &hello(1, 0), 0).1, Echo::Back, "1 -> 0 unaffected");
+    assert_eq!(
+        dial(&net, &hello(2, 0), 0).1,
+        Echo::Silence,
+        "2 -> 0 blackholed"
+    );
+    assert_eq!(
+        dial(&net, &hello(1, 2), 2).1,
+        Echo::Silence,
+        "1 -> 2 blackholed"
+    );
+    assert_eq!(
+        dial(&net, &hello(1, 0), 0).1,
+        Echo::Back,
+        "1 -> 0 unaffected"
+    );
 
     // A delay applies to each direction: a round trip takes at least twice as long.
     net.heal();
@@ -163,7 +203,10 @@ fn each_fault_hits_the_link_it_names() {
     let started = Instant::now();
     let mut d = TcpStream::connect(("127.0.0.1", net.port(1))).expect("dial");
     d.write_all(&hello(0, 1)).expect("write");
-    assert_eq!(expect_back(&mut d, hello(0, 1).len(), delay * 10), Echo::Back);
+    assert_eq!(
+        expect_back(&mut d, hello(0, 1).len(), delay * 10),
+        Echo::Back
+    );
     assert!(started.elapsed() >= delay * 2, "delayed there and back");
 
     // Flaky connections: at 1000 per thousand, the next chunk closes the connection.
@@ -183,13 +226,20 @@ fn etcd_http_peer_traffic_is_attributed_by_its_sender_header() {
     let (_, echo) = dial(&net, &http_request(0), 1);
     assert_eq!(echo, Echo::Silence, "the answers belong to 1 -> 0");
     let reached = logs[1].lock().expect("log").clone();
-    assert!(reached.ends_with(&http_request(0)), "the request belongs to 0 -> 1");
+    assert!(
+        reached.ends_with(&http_request(0)),
+        "the request belongs to 0 -> 1"
+    );
     net.heal();
     net.cut(0, 1);
     logs[1].lock().expect("log").clear();
     assert_eq!(dial(&net, &http_request(0), 1).1, Echo::Silence);
     assert!(logs[1].lock().expect("log").is_empty(), "0 -> 1 is cut");
-    assert_eq!(dial(&net, &http_request(2), 1).1, Echo::Back, "2 -> 1 is not");
+    assert_eq!(
+        dial(&net, &http_request(2), 1).1,
+        Echo::Back,
+        "2 -> 1 is not"
+    );
     // A request without the header is from an unknown sender: only a fault on every link
     // of the member applies to it.
     let anonymous = b"GET /raft/probing HTTP/1.1\r\nHost: x\r\n\r\n";

@@ -140,7 +140,11 @@ const FAULTS: [Fault; 11] = [
 
 fn env_u64(name: &str) -> Option<u64> {
     let value = std::env::var(name).ok()?;
-    Some(value.parse().unwrap_or_else(|_| panic!("{name}={value}: not a number")))
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={value}: not a number")),
+    )
 }
 
 /// The whole test for a cluster of `members`: workload and nemesis, then the checks.
@@ -165,7 +169,13 @@ fn run(members: usize, name: &str, default_seconds: u64) {
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|id| {
-            let task = client_loop(id, urls.clone(), clock.clone(), stop.clone(), rng.next_u64());
+            let task = client_loop(
+                id,
+                urls.clone(),
+                clock.clone(),
+                stop.clone(),
+                rng.next_u64(),
+            );
             runtime.spawn(task)
         })
         .collect();
@@ -214,7 +224,10 @@ fn run(members: usize, name: &str, default_seconds: u64) {
     // The full history of the prefix, from a fresh watch from revision 1.
     let last_write = runtime.block_on(last_write_revision(&cluster.url(0)));
     let full = runtime
-        .block_on(watch_loop(vec![cluster.url(0)], Arc::new(AtomicI64::new(last_write))))
+        .block_on(watch_loop(
+            vec![cluster.url(0)],
+            Arc::new(AtomicI64::new(last_write)),
+        ))
         .events;
     let writes = check_writes(&history, &full);
 
@@ -353,9 +366,7 @@ async fn watch_loop(urls: Vec<String>, until: Arc<AtomicI64>) -> WatchOutcome {
 /// [`WATCH_SESSION_MAX`]; `next` follows the events.
 async fn watch_session(url: &str, next: &mut i64, events: &mut Vec<Seen>) {
     let mut client = connect(&[url.to_string()]).await;
-    let options = WatchOptions::new()
-        .with_prefix()
-        .with_start_revision(*next);
+    let options = WatchOptions::new().with_prefix().with_start_revision(*next);
     let Ok(Ok(mut stream)) = timeout(REQUEST_TIMEOUT, client.watch(PREFIX, Some(options))).await
     else {
         tokio::time::sleep(WATCH_IDLE / 4).await;

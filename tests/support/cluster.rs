@@ -230,8 +230,7 @@ pub async fn leader(urls: &[String]) -> Option<usize> {
             continue;
         };
         let me = status.header().map(|h| h.member_id());
-        if me == Some(status.leader()) && best.is_none_or(|(term, _)| status.raft_term() > term)
-        {
+        if me == Some(status.leader()) && best.is_none_or(|(term, _)| status.raft_term() > term) {
             best = Some((status.raft_term(), i));
         }
     }

@@ -199,7 +199,11 @@ impl Net {
         for member in list["members"].as_array().expect("members") {
             let id = member["ID"].as_u64().expect("member ID");
             let url = member["peerURLs"][0].as_str().expect("peer URL");
-            let port: u16 = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
+            let port: u16 = url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port");
             let index = (0..self.proxies.len())
                 .find(|&i| self.port(i) == port)
                 .expect("a proxy's port");
@@ -372,7 +376,12 @@ fn accept_loop(
         };
         let _ = down.set_nodelay(true);
         let _ = up.set_nodelay(true);
-        let clones = (down.try_clone(), up.try_clone(), down.try_clone(), up.try_clone());
+        let clones = (
+            down.try_clone(),
+            up.try_clone(),
+            down.try_clone(),
+            up.try_clone(),
+        );
         let (Ok(down_clone), Ok(up_clone), Ok(down_writer), Ok(up_writer)) = clones else {
             continue;
         };
