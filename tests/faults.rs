@@ -190,46 +190,50 @@ fn run(members: usize, name: &str, default_seconds: u64) {
         deck: Vec::new(),
         catching_up: None,
     };
-    let mut rounds: Vec<(Fault, Duration)> = Vec::new();
-    while started.elapsed() < budget {
-        let fault = nemesis.next_fault();
-        let what = nemesis.inject(fault);
-        let hold = Duration::from_millis(nemesis.rng.between(HOLD_MS.0, HOLD_MS.1));
-        std::thread::sleep(hold);
-        nemesis.heal();
-        let recovered = nemesis.write_succeeds(&format!("after {what}"));
-        eprintln!(
-            "faults: round {}: {what} for {hold:?}; a write succeeded {recovered:?} after healing",
-            rounds.len() + 1
-        );
-        nemesis.wait_caught_up();
-        rounds.push((fault, recovered));
-        let quiet = nemesis.rng.between(QUIET_MS.0, QUIET_MS.1);
-        std::thread::sleep(Duration::from_millis(quiet));
-    }
+    let rounds = nemesis.rounds_until(started + budget);
 
     stop.store(true, Ordering::SeqCst);
-    let mut history: Vec<KvOp> = Vec::new();
-    let mut leases: Vec<i64> = Vec::new();
-    let mut lease_grants = 0;
+    let mut workload = ClientOutcome::default();
     for client in clients {
         let outcome = runtime.block_on(client).expect("client task");
-        history.extend(outcome.history);
-        leases.extend(outcome.leases);
-        lease_grants += outcome.lease_grants;
+        workload.history.extend(outcome.history);
+        workload.leases.extend(outcome.leases);
+        workload.lease_grants += outcome.lease_grants;
     }
+    let checked = check_after_healing(&mut nemesis, workload, watcher, &watch_until, seed);
+
+    let mut per_fault: BTreeMap<String, usize> = BTreeMap::new();
+    for (fault, _) in &rounds {
+        *per_fault.entry(format!("{fault:?}")).or_default() += 1;
+    }
+    let recovery_max = rounds.iter().map(|(_, d)| *d).max().unwrap_or_default();
+    eprintln!(
+        "faults: {members} members, seed {seed}: {} rounds {per_fault:?}, slowest recovery \
+         {recovery_max:?}; {checked}; violations: 0; took {:?}",
+        rounds.len(),
+        started.elapsed(),
+    );
+}
+
+/// Once every fault has healed and the clients stopped: convergence, writes, watch,
+/// leases, linearizability. Returns the figures, in words.
+fn check_after_healing(
+    nemesis: &mut Nemesis<'_>,
+    workload: ClientOutcome,
+    watcher: tokio::task::JoinHandle<WatchOutcome>,
+    watch_until: &AtomicI64,
+    seed: u64,
+) -> String {
     let revision = nemesis.converge();
-    let cluster = &nemesis.cluster;
+    let (runtime, cluster) = (nemesis.runtime, &nemesis.cluster);
 
     // The full history of the prefix, from a fresh watch from revision 1.
     let last_write = runtime.block_on(last_write_revision(&cluster.url(0)));
+    let until = Arc::new(AtomicI64::new(last_write));
     let full = runtime
-        .block_on(watch_loop(
-            vec![cluster.url(0)],
-            Arc::new(AtomicI64::new(last_write)),
-        ))
+        .block_on(watch_loop(vec![cluster.url(0)], until))
         .events;
-    let writes = check_writes(&history, &full);
+    let writes = check_writes(&workload.history, &full);
 
     watch_until.store(last_write, Ordering::SeqCst);
     let watched = runtime
@@ -238,41 +242,32 @@ fn run(members: usize, name: &str, default_seconds: u64) {
         .expect("watcher task");
     check_watch(&watched.events, &full);
 
-    runtime.block_on(check_leases(&cluster.urls(), &leases));
+    runtime.block_on(check_leases(&cluster.urls(), &workload.leases));
 
-    let recorded = history.len();
-    let settled = settle_ambiguous(history, &writes);
+    let recorded = workload.history.len();
+    let settled = settle_ambiguous(workload.history, &writes);
     let answered = settled.iter().filter(|op| op.output.is_some()).count();
-    let ambiguous_applied = settled.len() - answered;
-    let ambiguous_dropped = recorded - settled.len();
     let verdict = check_kv(&settled, CHECK_BUDGET_STEPS);
     assert!(
         !matches!(verdict, Verdict::NotLinearizable { .. }),
         "the history is not linearizable (seed {seed}): {verdict:?}"
     );
-
-    let mut per_fault: BTreeMap<String, usize> = BTreeMap::new();
-    for (fault, _) in &rounds {
-        *per_fault.entry(format!("{fault:?}")).or_default() += 1;
-    }
-    let recovery_max = rounds.iter().map(|(_, d)| *d).max().unwrap_or_default();
-    eprintln!(
-        "faults: {members} members, seed {seed}: {} rounds {per_fault:?}; {recorded} \
-         operations ({answered} answered, ambiguous: {ambiguous_applied} applied, \
-         {ambiguous_dropped} never applied), {} writes applied, {} watch events over {} \
-         watch sessions, {} of {lease_grants} lease grants acknowledged; final revision \
-         {revision}; slowest recovery {recovery_max:?}; linearizability: {verdict:?}; \
-         violations: 0; took {:?}",
-        rounds.len(),
+    format!(
+        "{recorded} operations ({answered} answered, ambiguous: {} applied, {} never \
+         applied), {} writes applied, {} watch events over {} watch sessions, {} of {} lease \
+         grants acknowledged; final revision {revision}; linearizability: {verdict:?}",
+        settled.len() - answered,
+        recorded - settled.len(),
         full.len(),
         watched.events.len(),
         watched.sessions,
-        leases.len(),
-        started.elapsed(),
-    );
+        workload.leases.len(),
+        workload.lease_grants,
+    )
 }
 
-/// What one recorded client did.
+/// What one recorded client did (or all of them).
+#[derive(Default)]
 struct ClientOutcome {
     history: Vec<KvOp>,
     /// The IDs of the leases whose grant was acknowledged.
@@ -515,6 +510,31 @@ struct Nemesis<'r> {
 }
 
 impl Nemesis<'_> {
+    /// Rounds of faults until `deadline`: inject, hold, heal, wait for a write to succeed
+    /// (and a member to catch up), a quiet pause. Returns each round's fault and how long
+    /// the write took to succeed after healing.
+    fn rounds_until(&mut self, deadline: Instant) -> Vec<(Fault, Duration)> {
+        let mut rounds = Vec::new();
+        while Instant::now() < deadline {
+            let fault = self.next_fault();
+            let what = self.inject(fault);
+            let hold = Duration::from_millis(self.rng.between(HOLD_MS.0, HOLD_MS.1));
+            std::thread::sleep(hold);
+            self.heal();
+            let recovered = self.write_succeeds(&format!("after {what}"));
+            eprintln!(
+                "faults: round {}: {what} for {hold:?}; a write succeeded {recovered:?} after \
+                 healing",
+                rounds.len() + 1
+            );
+            self.wait_caught_up();
+            rounds.push((fault, recovered));
+            let quiet = self.rng.between(QUIET_MS.0, QUIET_MS.1);
+            std::thread::sleep(Duration::from_millis(quiet));
+        }
+        rounds
+    }
+
     /// Every kind of fault once, in a random order, then again: even a short run sees
     /// most kinds.
     fn next_fault(&mut self) -> Fault {

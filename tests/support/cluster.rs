@@ -3,7 +3,7 @@
 //! with a fault-injecting proxy in front of each member's peer port ([`super::proxy`]).
 //!
 //! The members' data and logs are removed when the cluster is dropped, unless the test
-//! failed or `ETCD_TEST_KEEP_LOGS` is set; the folder is printed then.
+//! failed or `KEEP_TEST_LOGS` is set; the folder is printed then.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -186,7 +186,7 @@ impl Drop for Cluster {
         for member in &mut self.members {
             member.kill();
         }
-        if std::thread::panicking() || std::env::var_os("ETCD_TEST_KEEP_LOGS").is_some() {
+        if std::thread::panicking() || std::env::var_os("KEEP_TEST_LOGS").is_some() {
             eprintln!("the members' logs are kept in {}", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
