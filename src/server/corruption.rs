@@ -149,7 +149,7 @@ async fn own_hash(member: &MemberHandle) -> Result<HashAt, ApiError> {
     Ok(HashAt {
         hash,
         revision,
-        compacted: compacted.max(0),
+        compacted,
     })
 }
 
@@ -180,7 +180,7 @@ async fn peer_hash(member: &MemberHandle, id: u64, rev: i64) -> Result<HashAt, S
         return Ok(HashAt {
             hash,
             revision: local.applied().revision,
-            compacted: compacted.max(0),
+            compacted,
         });
     }
     let urls = member

@@ -4,8 +4,9 @@
 //!
 //! A caller is refused, with a reason sent back and logged here, if it belongs to another
 //! cluster or means to reach another member. Any malformed frame, a message not addressed
-//! to this member or not from the caller, or a local-only message type ends the
-//! connection (the caller reconnects). When the RaftNode's mailbox is full the message is
+//! to this member or not from the caller (except a forwarded request: see
+//! [`is_forwarded`]), or a local-only message type ends the connection (the caller
+//! reconnects). When the RaftNode's mailbox is full the message is
 //! dropped, never waited for: Raft retries.
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use super::codec::{
     encode_refuse, encode_welcome,
 };
 use super::network::{TransportConfig, WRITE_TIMEOUT};
-use crate::raft::{Message, NodeId};
+use crate::raft::{Message, MessageType, NodeId};
 use crate::server::transport::Inbound;
 
 /// Connections served at once; more are closed on accept. A cluster has a handful of
@@ -58,6 +59,18 @@ pub(super) enum ReadError {
     /// The bytes are not a valid frame.
     #[error("{0}")]
     Codec(#[from] CodecError),
+}
+
+/// Whether messages of this type may come from another member than the caller: a
+/// follower forwards proposals, read-index requests and leadership transfers to the
+/// member it takes for the leader without changing their sender (the leader answers a
+/// read index to the member that asked), so a request sent to a former leader reaches the
+/// new one through it.
+fn is_forwarded(msg_type: MessageType) -> bool {
+    matches!(
+        msg_type,
+        MessageType::Propose | MessageType::ReadIndex | MessageType::TransferLeader
+    )
 }
 
 /// Reads one frame; `Ok(None)` if the connection closed cleanly before it. Allocates at
@@ -312,7 +325,8 @@ impl Connection {
         if message.msg_type.is_local() {
             return Err(format!("a local {:?} message", message.msg_type));
         }
-        if message.to != self.config.local_id || message.from != hello.from {
+        let sender_ok = message.from == hello.from || is_forwarded(message.msg_type);
+        if message.to != self.config.local_id || !sender_ok {
             return Err(format!(
                 "a message from {} to {} on the connection from {} to {}",
                 message.from, message.to, hello.from, self.config.local_id

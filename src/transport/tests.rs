@@ -403,6 +403,23 @@ async fn the_listener_ends_connections_that_break_the_protocol_and_keeps_serving
 }
 
 #[actix_rt::test]
+async fn a_request_forwarded_by_the_caller_for_another_member_is_delivered() {
+    // Member 3 sent a read-index request to 1, its leader until then; 1 now follows 2 and
+    // forwards it unchanged, so 2 can answer 3 directly.
+    let (one, two) = (NodeId(1), NodeId(2));
+    let mut at_two = receiver(CLUSTER, two).await;
+    let mut client = raw_client(&at_two.url, one, two).await;
+    let mut forwarded = heartbeat(3, 2, 1);
+    forwarded.msg_type = MessageType::ReadIndex;
+    let mut bytes = Vec::new();
+    encode_message(&forwarded, &mut bytes);
+    encode_message(&heartbeat(1, 2, 1), &mut bytes);
+    client.write_all(&bytes).await.unwrap();
+    assert_eq!(next(&mut at_two.messages).await, Some(forwarded));
+    assert_eq!(next(&mut at_two.messages).await, Some(heartbeat(1, 2, 1)));
+}
+
+#[actix_rt::test]
 async fn a_newer_connection_from_a_member_replaces_the_older_one() {
     let (one, two) = (NodeId(1), NodeId(2));
     let mut at_two = receiver(CLUSTER, two).await;

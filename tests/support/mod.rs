@@ -13,6 +13,9 @@ pub mod cluster;
 pub mod gateway;
 pub mod golden;
 pub mod grpc_raw;
+pub mod proxy;
+pub mod rng;
+pub mod workload;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
