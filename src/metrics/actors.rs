@@ -3,8 +3,8 @@
 //! (`etcdrs_actor_handling_seconds{actor,message}`).
 //!
 //! actix does not expose a mailbox's length, so the depth is counted: every place that
-//! sends one of the hot messages calls [`Mailbox::sent`] (only when the message was
-//! queued), and its handler starts with [`ActorMetrics::handling`], which counts it out.
+//! sends one of the hot messages calls [`Mailbox::sent`] (and [`Mailbox::refused`] if the
+//! mailbox refused it), and its handler starts with [`ActorMetrics::handling`], which counts it out.
 //! The depth is therefore the number of hot messages queued and not yet taken, the one
 //! being handled excluded. Messages not listed in [`HOT_MESSAGES`] are counted on neither
 //! side. A message sent to an actor that stopped is never handled: the depth of a stopped
@@ -33,6 +33,15 @@ impl Mailbox {
     pub fn sent(&self) {
         if let Some(depth) = &self.0 {
             depth.inc();
+        }
+    }
+
+    /// Undoes [`Mailbox::sent`] for a message the mailbox refused (full or closed).
+    /// Counting before the send keeps the depth from going below zero when the handler
+    /// takes the message before the sender counts it.
+    pub fn refused(&self) {
+        if let Some(depth) = &self.0 {
+            depth.dec();
         }
     }
 }

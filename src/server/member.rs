@@ -268,14 +268,25 @@ where
     let mut peer_tasks = Vec::new();
     let mut tcp_transport = None;
     match network {
-        PeerNetwork::InProcess(network) => network.register(id, raft.clone().recipient()),
+        PeerNetwork::InProcess(network) => network.register(
+            id,
+            raft.clone().recipient(),
+            metrics.actors.raft_node.mailbox.clone(),
+        ),
         PeerNetwork::Tcp {
             transport,
             config,
             runtime,
             listeners,
         } => {
+            let peer_metrics = transport.metrics();
+            metrics.register_peer(&peer_metrics)?;
+            let counted = crate::transport::PeerPortMetrics {
+                peer: peer_metrics,
+                inbound: metrics.actors.raft_node.mailbox.clone(),
+            };
             for listener in listeners {
+                let counted = counted.clone();
                 let (config, inbound) = (config, raft.clone().recipient());
                 let members: crate::transport::MembersFn = {
                     let (membership, cluster_id) = (membership.clone(), spec.identity.cluster_id);
@@ -296,7 +307,7 @@ where
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
                             crate::transport::serve_member_peer_port(
-                                listener, config, inbound, members,
+                                listener, config, inbound, members, counted,
                             )
                             .await;
                         }

@@ -48,6 +48,7 @@ impl<S: LogStore> Handler<Persist> for RaftLog<S> {
     type Result = Result<(), StorageError>;
 
     fn handle(&mut self, Persist(write): Persist, _: &mut Self::Context) -> Self::Result {
+        let _handling = self.metrics.actors.raft_log.handling("Persist");
         let started = std::time::Instant::now();
         let sync = write.sync;
         let result = self.store.persist(&write);

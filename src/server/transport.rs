@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
 
+use crate::metrics::actors::Mailbox;
 use crate::raft::{Message, NodeId};
 
 /// A message from a peer, for the RaftNode.
@@ -30,7 +31,8 @@ pub trait Transport: Send + Sync {
 /// The members of one process, by id: dev mode's network.
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
-    peers: Arc<RwLock<HashMap<NodeId, Recipient<Inbound>>>>,
+    /// Each member's RaftNode, and its mailbox count (see [`crate::metrics::actors`]).
+    peers: Arc<RwLock<HashMap<NodeId, (Recipient<Inbound>, Mailbox)>>>,
     /// Cut links (from, to): dev mode's faults on demand.
     cut: Arc<RwLock<std::collections::HashSet<(NodeId, NodeId)>>>,
 }
@@ -41,12 +43,12 @@ impl InProcessNetwork {
         InProcessNetwork::default()
     }
 
-    /// Connects member `id`.
-    pub fn register(&self, id: NodeId, recipient: Recipient<Inbound>) {
+    /// Connects member `id`, whose RaftNode counts its queued messages in `mailbox`.
+    pub fn register(&self, id: NodeId, recipient: Recipient<Inbound>, mailbox: Mailbox) {
         self.peers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, recipient);
+            .insert(id, (recipient, mailbox));
     }
 
     /// Cuts the link from `from` to `to` (one direction).
@@ -99,9 +101,12 @@ impl Transport for InProcessNetwork {
             if cut.contains(&(message.from, message.to)) {
                 continue;
             }
-            if let Some(peer) = peers.get(&message.to) {
+            if let Some((peer, mailbox)) = peers.get(&message.to) {
                 // A full mailbox or a stopped peer loses the message; Raft retries.
-                let _ = peer.try_send(Inbound(message));
+                mailbox.sent();
+                if peer.try_send(Inbound(message)).is_err() {
+                    mailbox.refused();
+                }
             }
         }
     }

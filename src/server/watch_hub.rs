@@ -624,6 +624,7 @@ impl Handler<CommittedEvents> for WatchHub {
     type Result = ();
 
     fn handle(&mut self, batch: CommittedEvents, ctx: &mut Context<Self>) {
+        let _handling = self.metrics.actors.watch_hub.handling("CommittedEvents");
         self.on_events(batch, ctx);
     }
 }
