@@ -55,6 +55,8 @@ pub struct MemberSpec {
     /// --initial-cluster-state existing: the member joins a running cluster, which
     /// sends it everything (its log starts empty, with no configuration).
     pub join: bool,
+    /// --metrics=extensive: export what etcd adds with it (`grpc_server_handling_seconds`).
+    pub extensive_metrics: bool,
 }
 
 /// Why a member could not start.
@@ -156,7 +158,7 @@ where
     B: Backend + Send + Unpin + 'static,
 {
     let network = network;
-    let metrics = Arc::new(MemberMetrics::new()?);
+    let metrics = Arc::new(MemberMetrics::with_options(spec.extensive_metrics)?);
     let store = MvccStore::open(backend)?;
     let (revision, compacted) = (store.current_revision(), store.compacted_revision());
     let id = NodeId(spec.identity.member_id);
