@@ -28,11 +28,14 @@ pub trait Transport: Send + Sync {
     fn set_peers(&self, _peers: &[(NodeId, Vec<String>)]) {}
 }
 
+/// A member of the in-process network: its RaftNode, and that RaftNode's mailbox count
+/// (see [`crate::metrics::actors`]).
+type Peer = (Recipient<Inbound>, Mailbox);
+
 /// The members of one process, by id: dev mode's network.
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
-    /// Each member's RaftNode, and its mailbox count (see [`crate::metrics::actors`]).
-    peers: Arc<RwLock<HashMap<NodeId, (Recipient<Inbound>, Mailbox)>>>,
+    peers: Arc<RwLock<HashMap<NodeId, Peer>>>,
     /// Cut links (from, to): dev mode's faults on demand.
     cut: Arc<RwLock<std::collections::HashSet<(NodeId, NodeId)>>>,
 }
