@@ -75,6 +75,8 @@ pub struct AppliedState {
 }
 
 /// Committed entries to apply, in order.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ApplyEntries {
@@ -83,6 +85,8 @@ pub struct ApplyEntries {
 }
 
 /// Serve a range from the local store (the caller made it linearizable if asked).
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "Result<mvcc::RangeResponse, mvcc::Error>")]
 pub struct ReadRange(pub mvcc::RangeRequest);

@@ -10,6 +10,8 @@ use crate::raft::StorageError;
 use crate::storage::LogWrite;
 
 /// Persist one Ready's worth of state.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]
 pub struct Persist(pub LogWrite);

@@ -51,11 +51,15 @@ pub enum ProposeError {
 }
 
 /// Propose application data (an encoded `InternalRaftRequest`).
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "Result<(), ProposeError>")]
 pub struct Propose(pub Vec<u8>);
 
 /// Ask for a linearizable read point: answered with the commit index to wait for.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReadIndex(pub oneshot::Sender<LogIndex>);
@@ -104,6 +108,8 @@ const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
 pub struct CompactLog(pub LogIndex);
 
 /// The Applier applied everything up to this index.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Applied(pub LogIndex);

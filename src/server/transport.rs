@@ -14,6 +14,8 @@ use crate::metrics::actors::Mailbox;
 use crate::raft::{Message, NodeId};
 
 /// A message from a peer, for the RaftNode.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Inbound(pub Message);
