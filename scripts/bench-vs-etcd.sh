@@ -1,60 +1,62 @@
 #!/usr/bin/env bash
-# Put throughput and latency of one member: etcd-rs next to the real etcd, same machine,
-# same run, same client (../shared/bench/loadgen). On demand, never in CI.
+# Put throughput and latency: etcd-rs next to the real etcd, same machine, same run, same
+# client (../shared/bench/loadgen). One member by default; MEMBERS=3 starts a cluster of
+# that many member processes on loopback (etcd, then etcd-rs, same flags) and sends the load
+# to the leader (TARGET=all: to every member, leader first, connections round-robin).
+# On demand, never in CI.
 #
-# usage: scripts/bench-vs-etcd.sh [TOTAL_SINGLE] [TOTAL_MANY]
+# usage: [MEMBERS=3] [TARGET=leader|all] scripts/bench-vs-etcd.sh [TOTAL_SINGLE] [TOTAL_MANY]
+# ETCD_RS_FIRST=1 runs etcd-rs first (alternate it over repeated runs on a busy machine).
 # WATCH=1 also runs loadgen watch-latency (100 watchers, 1000 puts at 200/s) and lease
 # keep-alive throughput (examples/keepalive_bench.rs, 50 clients for 5 s; build it with
 # `cargo build --release --example keepalive_bench`).
-# needs: /usr/bin/etcd (Debian etcd-server), a release build of etcd-rs, and loadgen
-# built in ../shared/bench/loadgen (cargo build --release there).
+# needs: /usr/bin/etcd (Debian etcd-server), etcdctl, a release build of etcd-rs, and
+# loadgen built in ../shared/bench/loadgen (cargo build --release there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/cluster-lib.sh
 single_total=${1:-2000}
 many_total=${2:-20000}
+members=${MEMBERS:-1}
+target=${TARGET:-leader}
 loadgen=${LOADGEN:-../shared/bench/loadgen/target/release/loadgen}
 etcd_rs=${ETCD_RS:-target/release/etcd-rs}
 etcd=${ETCD:-/usr/bin/etcd}
-port=${PORT:-42379}
-peer=$((port + 1))
+port=${PORT:-24379}
 work=$(mktemp -d)
+CLUSTER_WORK=$work
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 
-flags=(--name bench --data-dir "$work/data"
-       --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port"
-       --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer"
-       --initial-cluster "bench=http://127.0.0.1:$peer")
-
-wait_healthy() {
-    for _ in $(seq 1 100); do
-        if curl -sf "http://127.0.0.1:$port/health" | grep -q '"health":"true"'; then return 0; fi
-        sleep 0.1
-    done
-    echo "server did not become healthy" >&2; return 1
-}
-
 run() { # name binary
-    rm -rf "$work/data"
-    "$2" "${flags[@]}" >"$work/$1.log" 2>&1 &
-    local pid=$!
-    wait_healthy
-    "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 1 --clients 1 \
+    cluster_start "$1" "$2" "$port" "$members"
+    local leader endpoints
+    leader=$(cluster_wait_stable "$port" "$members")
+    if [ "$target" = all ]; then
+        mapfile -t others < <(seq 0 $((members - 1)) | grep -vx "$leader")
+        endpoints=$(cluster_endpoints "$port" "$members" "$leader" "${others[@]}")
+    else
+        endpoints=$(cluster_endpoints "$port" "$members" "$leader")
+    fi
+    echo "$1: $members member(s), leader m$leader, load to $endpoints;" \
+        "machine: $(pgrep -c rustc || true) rustc, loadavg $(cut -d' ' -f1 /proc/loadavg)" >&2
+    "$loadgen" --endpoints "$endpoints" --format json --conns 1 --clients 1 \
         put --total "$single_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-1.json"
-    "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 10 --clients 100 \
+    "$loadgen" --endpoints "$endpoints" --format json --conns 10 --clients 100 \
         put --total "$many_total" --key-size 8 --val-size 256 --key-space-size 100000 >"$work/$1-100.json"
     if [ "${WATCH:-0}" = 1 ]; then
-        "$loadgen" --endpoints "127.0.0.1:$port" --format json --conns 10 --clients 100 \
+        "$loadgen" --endpoints "$endpoints" --format json --conns 10 --clients 100 \
             watch-latency --put-total 1000 --put-rate 200 >"$work/$1-watch.json"
-        target/release/examples/keepalive_bench "127.0.0.1:$port" 50 5 >"$work/$1-keepalive.json"
+        target/release/examples/keepalive_bench "${endpoints%%,*}" 50 5 >"$work/$1-keepalive.json"
     fi
-    local rss
-    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-    echo "$rss" >"$work/$1-rss"
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    cluster_peak_rss_kib "$1" "$members" >"$work/$1-rss"
+    cluster_stop "$1" "$members"
 }
 
-run etcd "$etcd"
-run etcd-rs "$etcd_rs"
+if [ "${ETCD_RS_FIRST:-0}" = 1 ]; then
+    run etcd-rs "$etcd_rs"; run etcd "$etcd"
+else
+    run etcd "$etcd"; run etcd-rs "$etcd_rs"
+fi
 
 python3 - "$work" <<'PY'
 import json, sys
@@ -83,5 +85,5 @@ if os.path.exists(f"{work}/etcd-watch.json"):
     e, r = load("etcd-keepalive"), load("etcd-rs-keepalive")
     print(f"| lease keep-alive, 50 clients | keep-alives/s | {e['rps']:.0f} | {r['rps']:.0f} | {r['rps'] / e['rps']:.2f} |")
 rss_e = int(open(f"{work}/etcd-rss").read()); rss_r = int(open(f"{work}/etcd-rs-rss").read())
-print(f"| both runs | peak RSS MiB | {rss_e/1024:.1f} | {rss_r/1024:.1f} | {rss_r/rss_e:.2f} |")
+print(f"| both runs | peak RSS MiB, sum of members | {rss_e/1024:.1f} | {rss_r/1024:.1f} | {rss_r/rss_e:.2f} |")
 PY

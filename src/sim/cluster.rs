@@ -312,8 +312,24 @@ impl Simulation {
         let safety = |message: String| (FailureKind::Safety, message);
         let member = self.members.get_mut(&id).expect("member exists");
         let raw = member.raw.as_mut().expect("member is up");
+        let mut crash_after_early_send = false;
         while raw.has_ready() {
-            let ready = raw.ready();
+            let mut ready = raw.ready();
+            // A leader sends its messages before its own entries are persisted (as the
+            // member's RaftNode does; the leader counts its own copy only after
+            // `advance`). Sometimes it crashes right then, losing the entries it sent.
+            if raw.raft().role == Role::Leader {
+                for message in std::mem::take(&mut ready.messages) {
+                    self.network.send(message, self.now, &mut self.rng);
+                }
+                if self.params.crash_per_mille > 0
+                    && !ready.entries.is_empty()
+                    && self.rng.chance(self.params.crash_per_mille, 1000)
+                {
+                    crash_after_early_send = true;
+                    break;
+                }
+            }
             if let Some(leader) = ready.soft_state.map(|s| s.leader)
                 && self.trace
                 && leader == id
@@ -423,6 +439,14 @@ impl Simulation {
                     .create_snapshot(applied, conf_state, data)
                     .map_err(|e| safety(format!("{id} could not snapshot at {applied}: {e}")))?;
             }
+        }
+        if crash_after_early_send {
+            let down_steps = self.rng.range(1, 6);
+            self.log(format_args!(
+                "crash {id} (leader, after sending entries it had not persisted) for {down_steps} steps"
+            ));
+            self.crash(id, Some(self.now + down_steps));
+            self.faults += 1;
         }
         Ok(())
     }
