@@ -23,6 +23,8 @@ pub struct PlannedMember {
     pub client_listen: Vec<SocketAddr>,
     /// The addresses of --listen-peer-urls (served when peers are reached over TCP).
     pub peer_listen: Vec<SocketAddr>,
+    /// The addresses of --listen-metrics-urls (`/metrics` and `/health` only).
+    pub metrics_listen: Vec<SocketAddr>,
     /// The corruption checks it runs.
     pub corruption: crate::server::corruption::CorruptionChecks,
 }
@@ -124,9 +126,11 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 snapshot_count: config.snapshot_count,
                 quota_bytes: config.quota_backend_bytes_limit(),
                 join: config.initial_cluster_state == crate::config::ClusterState::Existing,
+                extensive_metrics: config.metrics == "extensive",
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
+            metrics_listen: listen_addresses(&config.listen_metrics_urls)?,
             corruption: crate::server::corruption::CorruptionChecks {
                 initial: config.experimental_initial_corrupt_check,
                 interval: Some(config.experimental_corrupt_check_time).filter(|t| !t.is_zero()),
@@ -314,6 +318,15 @@ struct Launched {
     member: RunningMember,
     stop_port: tokio::sync::watch::Sender<bool>,
     http: actix_web::dev::ServerHandle,
+    /// The server of --listen-metrics-urls, if any.
+    metrics_http: Option<actix_web::dev::ServerHandle>,
+}
+
+/// A member's bound listeners.
+struct Bound {
+    client: Vec<std::net::TcpListener>,
+    peer: Vec<std::net::TcpListener>,
+    metrics: Vec<std::net::TcpListener>,
 }
 
 /// Starts (and in dev mode stops and restarts) the members of this process.
@@ -328,16 +341,10 @@ struct Launcher {
 }
 
 impl Launcher {
-    /// Starts `planned` on its bound client (and peer) listeners. MUST run inside the
-    /// actix System.
-    fn launch(
-        &self,
-        planned: &PlannedMember,
-        client: Vec<std::net::TcpListener>,
-        peer: Vec<std::net::TcpListener>,
-    ) -> Result<Launched, RunError> {
-        let member = self.start(planned, peer)?;
-        self.serve(member, client)
+    /// Starts `planned` on its bound listeners. MUST run inside the actix System.
+    fn launch(&self, planned: &PlannedMember, bound: Bound) -> Result<Launched, RunError> {
+        let member = self.start(planned, bound.peer)?;
+        self.serve(member, bound.client, bound.metrics)
     }
 
     /// Starts `planned`'s actors and peer port (not its client port yet).
@@ -382,11 +389,12 @@ impl Launcher {
         Ok(member)
     }
 
-    /// Serves a started member's client port on its bound listeners.
+    /// Serves a started member's client port (and metrics URLs) on its bound listeners.
     fn serve(
         &self,
         member: RunningMember,
         client: Vec<std::net::TcpListener>,
+        metrics: Vec<std::net::TcpListener>,
     ) -> Result<Launched, RunError> {
         let publisher = member.handle.clone();
         self.api
@@ -402,6 +410,11 @@ impl Launcher {
             }
         });
         let (http_addr, http) = start_http(member.handle.clone(), self.dev.clone())?;
+        let metrics_http = if metrics.is_empty() {
+            None
+        } else {
+            Some(start_metrics_http(member.handle.clone(), metrics)?)
+        };
         let (stop_port, stop) = tokio::sync::watch::channel(false);
         for listener in client {
             let (member, stop) = (member.handle.clone(), stop.clone());
@@ -424,6 +437,7 @@ impl Launcher {
             member,
             stop_port,
             http,
+            metrics_http,
         })
     }
 
@@ -436,6 +450,9 @@ impl Launcher {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(&launched.member.handle.identity.member_id);
         self.api.spawn(launched.http.stop(false));
+        if let Some(metrics_http) = launched.metrics_http {
+            self.api.spawn(metrics_http.stop(false));
+        }
         launched.member.stop();
     }
 }
@@ -481,8 +498,14 @@ impl crate::api::http::DevFaults for DevMembers {
         // The previous run's store closes as its actors finish stopping.
         let mut last = String::new();
         for _ in 0..50 {
-            let started = bind_all(&planned.client_listen)
-                .and_then(|client| launcher.launch(planned, client, Vec::new()));
+            let started = bind_all(&planned.client_listen).and_then(|client| {
+                let bound = Bound {
+                    client,
+                    peer: Vec::new(),
+                    metrics: bind_all(&planned.metrics_listen)?,
+                };
+                launcher.launch(planned, bound)
+            });
             match started {
                 Ok(started) => {
                     *launched = Some(started);
@@ -537,7 +560,12 @@ pub fn run(
             PeerMode::Tcp => bind_all(&member.peer_listen)?,
             PeerMode::InProcess => Vec::new(),
         };
-        listeners.push((client, peer));
+        let metrics = bind_all(&member.metrics_listen)?;
+        listeners.push(Bound {
+            client,
+            peer,
+            metrics,
+        });
     }
     let ephemeral = members
         .iter()
@@ -564,8 +592,8 @@ pub fn run(
             dev,
             removed: removed_tx,
         };
-        for (member, (client, peer)) in members.into_iter().zip(listeners) {
-            let running = launcher.start(&member, peer)?;
+        for (member, bound) in members.into_iter().zip(listeners) {
+            let running = launcher.start(&member, bound.peer)?;
             if member.corruption.initial {
                 // Before serving clients, as etcd does.
                 let handle = running.handle.clone();
@@ -578,7 +606,7 @@ pub fn run(
                     return Err(RunError::Corrupt(e));
                 }
             }
-            let launched = launcher.serve(running, client)?;
+            let launched = launcher.serve(running, bound.client, bound.metrics)?;
             dev_members.lock().push((member, Some(launched)));
         }
         let _ = dev_members.launcher.set(launcher.clone());
@@ -639,6 +667,30 @@ fn start_http(
     let handle = server.handle();
     actix_rt::spawn(server);
     Ok((addr, handle))
+}
+
+/// Serves `/metrics` and `/health` of the member on its --listen-metrics-urls.
+fn start_metrics_http(
+    member: crate::server::handle::MemberHandle,
+    listeners: Vec<std::net::TcpListener>,
+) -> Result<actix_web::dev::ServerHandle, RunError> {
+    let data = actix_web::web::Data::new(member);
+    let mut server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(data.clone())
+            .configure(crate::api::http::configure_metrics)
+    })
+    .workers(1)
+    .disable_signals();
+    for listener in listeners {
+        server = server
+            .listen(listener)
+            .map_err(|e| RunError::Io(format!("cannot serve the metrics URL: {e}")))?;
+    }
+    let server = server.run();
+    let handle = server.handle();
+    actix_rt::spawn(server);
+    Ok(handle)
 }
 
 async fn shutdown_signal() {

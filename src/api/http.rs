@@ -12,6 +12,15 @@ use crate::server::handle::MemberHandle;
 /// How long `/health` waits for a linearizable read before answering unhealthy.
 const HEALTH_READ_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Registers the routes of a --listen-metrics-urls server: `/metrics` and `/health`, as
+/// etcd serves there; anything else is 404.
+pub fn configure_metrics(config: &mut web::ServiceConfig) {
+    config
+        .route("/metrics", web::get().to(metrics))
+        .route("/health", web::get().to(health))
+        .default_service(web::to(not_found));
+}
+
 /// Registers the routes on an actix-web app.
 pub fn configure(config: &mut web::ServiceConfig) {
     config
@@ -50,10 +59,14 @@ async fn version() -> HttpResponse {
 }
 
 async fn metrics(member: web::Data<MemberHandle>) -> HttpResponse {
+    // The gauges read from the member's state rather than set as it changes.
+    let applied = member.applied().index.0;
+    member.metrics.proposals_applied.set(applied as i64);
+    let committed = member.status().commit.0;
     member
         .metrics
-        .proposals_applied
-        .set(member.applied().index.0 as i64);
+        .applier_lag
+        .set(committed.saturating_sub(applied) as i64);
     let (on_disk, _) = member.db_size().await;
     member.metrics.db_total_size.set(on_disk as i64);
     HttpResponse::Ok()

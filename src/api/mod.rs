@@ -5,6 +5,7 @@
 mod authority;
 pub mod gateway;
 pub mod grpc;
+pub mod grpc_metrics;
 pub mod http;
 pub mod learner;
 
@@ -72,6 +73,7 @@ pub async fn serve_client_port(
     });
     Server::builder()
         .layer(learner::layer(member.clone()))
+        .layer(grpc_metrics::layer(member.metrics.grpc.clone()))
         .add_service(health_service)
         .add_service(
             KvServer::new(grpc::kv::KvService::new(member.clone()))

@@ -75,6 +75,8 @@ pub struct AppliedState {
 }
 
 /// Committed entries to apply, in order.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ApplyEntries {
@@ -83,6 +85,8 @@ pub struct ApplyEntries {
 }
 
 /// Serve a range from the local store (the caller made it linearizable if asked).
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "Result<mvcc::RangeResponse, mvcc::Error>")]
 pub struct ReadRange(pub mvcc::RangeRequest);
@@ -378,6 +382,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 }),
                 ..Default::default()
             };
+            self.metrics.actors.raft_node.mailbox.sent();
             propose.do_send(Propose(request.encode_to_vec()));
         }
     }
@@ -426,6 +431,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 lease_revoke: Some(pb::LeaseRevokeRequest { id }),
                 ..Default::default()
             };
+            self.metrics.actors.raft_node.mailbox.sent();
             propose.do_send(Propose(request.encode_to_vec()));
         }
         let due = self
@@ -443,6 +449,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 lease_checkpoint: Some(pb::LeaseCheckpointRequest { checkpoints }),
                 ..Default::default()
             };
+            self.metrics.actors.raft_node.mailbox.sent();
             propose.do_send(Propose(request.encode_to_vec()));
         }
     }
@@ -644,6 +651,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
     type Result = ();
 
     fn handle(&mut self, batch: ApplyEntries, ctx: &mut Context<Self>) {
+        let _handling = self.metrics.actors.applier.handling("ApplyEntries");
         if self.failed {
             return;
         }
@@ -684,6 +692,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
             // Every entry was in the store already (re-delivered after a restart or a
             // snapshot): they count as applied.
             if let (Some(raft), Some(handed)) = (&self.raft, handed) {
+                self.metrics.actors.raft_node.mailbox.sent();
                 raft.do_send(Applied(handed));
             }
             return;
@@ -699,6 +708,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
             .backend_commit_seconds
             .observe(started.elapsed().as_secs_f64());
         if let Some(watch) = &self.watch {
+            self.metrics.actors.watch_hub.mailbox.sent();
             watch.do_send(CommittedEvents {
                 events,
                 revision: self.store.current_revision(),
@@ -713,6 +723,7 @@ impl<B: Backend + Unpin + 'static> Handler<ApplyEntries> for Applier<B> {
             self.wait.trigger(id, result);
         }
         if let Some(raft) = &self.raft {
+            self.metrics.actors.raft_node.mailbox.sent();
             raft.do_send(Applied(last));
         }
         self.check_quota();
@@ -735,6 +746,7 @@ impl<B: Backend + Unpin + 'static> Handler<ReadRange> for Applier<B> {
     type Result = Result<mvcc::RangeResponse, mvcc::Error>;
 
     fn handle(&mut self, ReadRange(request): ReadRange, _: &mut Context<Self>) -> Self::Result {
+        let _handling = self.metrics.actors.applier.handling("ReadRange");
         self.store.range(&request)
     }
 }
@@ -812,6 +824,7 @@ impl<B: Backend + Unpin + 'static> Handler<KeepAlive> for Applier<B> {
                 }),
                 ..Default::default()
             };
+            self.metrics.actors.raft_node.mailbox.sent();
             propose.do_send(Propose(request.encode_to_vec()));
         }
         Ok(renewal.ttl_secs)
@@ -884,6 +897,7 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
         self.publish(LogIndex(index));
         if let Some(watch) = &self.watch {
             // Watchers resume from the new store: their next revision, read back from it.
+            self.metrics.actors.watch_hub.mailbox.sent();
             watch.do_send(CommittedEvents {
                 events: Vec::new(),
                 revision: self.store.current_revision(),

@@ -745,6 +745,7 @@ impl MemberHandle {
         result: oneshot::Receiver<super::applier::ApplyResult>,
     ) -> Result<AppliedResponse, ApiError> {
         loop {
+            self.metrics.actors.raft_node.mailbox.sent();
             match self.endpoints.propose.send(Propose(data.clone())).await {
                 Ok(Ok(())) => break,
                 Ok(Err(ProposeError::NoLeader)) if Instant::now() < deadline => {
@@ -767,6 +768,7 @@ impl MemberHandle {
     pub async fn linearizable_barrier(&self) -> Result<(), ApiError> {
         let deadline = Instant::now() + self.limits.request_timeout;
         let (tx, rx) = oneshot::channel();
+        self.metrics.actors.raft_node.mailbox.sent();
         self.endpoints
             .read_index
             .send(ReadIndex(tx))
@@ -794,6 +796,7 @@ impl MemberHandle {
         if !request.serializable {
             self.linearizable_barrier().await?;
         }
+        self.metrics.actors.applier.mailbox.sent();
         self.endpoints
             .reads
             .send(ReadRange(request))

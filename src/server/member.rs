@@ -55,6 +55,8 @@ pub struct MemberSpec {
     /// --initial-cluster-state existing: the member joins a running cluster, which
     /// sends it everything (its log starts empty, with no configuration).
     pub join: bool,
+    /// --metrics=extensive: export what etcd adds with it (`grpc_server_handling_seconds`).
+    pub extensive_metrics: bool,
 }
 
 /// Why a member could not start.
@@ -156,7 +158,7 @@ where
     B: Backend + Send + Unpin + 'static,
 {
     let network = network;
-    let metrics = Arc::new(MemberMetrics::new()?);
+    let metrics = Arc::new(MemberMetrics::with_options(spec.extensive_metrics)?);
     let store = MvccStore::open(backend)?;
     let (revision, compacted) = (store.current_revision(), store.compacted_revision());
     let id = NodeId(spec.identity.member_id);
@@ -268,14 +270,25 @@ where
     let mut peer_tasks = Vec::new();
     let mut tcp_transport = None;
     match network {
-        PeerNetwork::InProcess(network) => network.register(id, raft.clone().recipient()),
+        PeerNetwork::InProcess(network) => network.register(
+            id,
+            raft.clone().recipient(),
+            metrics.actors.raft_node.mailbox.clone(),
+        ),
         PeerNetwork::Tcp {
             transport,
             config,
             runtime,
             listeners,
         } => {
+            let peer_metrics = transport.metrics();
+            metrics.register_peer(&peer_metrics)?;
+            let counted = crate::transport::PeerPortMetrics {
+                peer: peer_metrics,
+                inbound: metrics.actors.raft_node.mailbox.clone(),
+            };
             for listener in listeners {
+                let counted = counted.clone();
                 let (config, inbound) = (config, raft.clone().recipient());
                 let members: crate::transport::MembersFn = {
                     let (membership, cluster_id) = (membership.clone(), spec.identity.cluster_id);
@@ -296,7 +309,7 @@ where
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
                             crate::transport::serve_member_peer_port(
-                                listener, config, inbound, members,
+                                listener, config, inbound, members, counted,
                             )
                             .await;
                         }

@@ -10,6 +10,8 @@ use crate::raft::StorageError;
 use crate::storage::LogWrite;
 
 /// Persist one Ready's worth of state.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "Result<(), StorageError>")]
 pub struct Persist(pub LogWrite);
@@ -48,6 +50,7 @@ impl<S: LogStore> Handler<Persist> for RaftLog<S> {
     type Result = Result<(), StorageError>;
 
     fn handle(&mut self, Persist(write): Persist, _: &mut Self::Context) -> Self::Result {
+        let _handling = self.metrics.actors.raft_log.handling("Persist");
         let started = std::time::Instant::now();
         let sync = write.sync;
         let result = self.store.persist(&write);

@@ -51,11 +51,15 @@ pub enum ProposeError {
 }
 
 /// Propose application data (an encoded `InternalRaftRequest`).
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "Result<(), ProposeError>")]
 pub struct Propose(pub Vec<u8>);
 
 /// Ask for a linearizable read point: answered with the commit index to wait for.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct ReadIndex(pub oneshot::Sender<LogIndex>);
@@ -104,6 +108,8 @@ const SNAPSHOT_CATCH_UP_ENTRIES: u64 = 5000;
 pub struct CompactLog(pub LogIndex);
 
 /// The Applier applied everything up to this index.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Applied(pub LogIndex);
@@ -237,6 +243,7 @@ impl<S: LogStore> RaftNode<S> {
             .filter(|data| !data.is_empty());
         let install = self.install_snapshot.clone();
         let persist = self.log.clone();
+        let persist_queued = self.metrics.actors.raft_log.mailbox.clone();
         async move {
             if let Some(data) = state {
                 match install.send(InstallSnapshot(data)).await {
@@ -247,6 +254,7 @@ impl<S: LogStore> RaftNode<S> {
                     Err(e) => return Err(StorageError::Other(e.to_string())),
                 }
             }
+            persist_queued.sent();
             match persist.send(Persist(write)).await {
                 Ok(result) => result,
                 Err(e) => Err(StorageError::Other(e.to_string())),
@@ -323,6 +331,7 @@ impl<S: LogStore> RaftNode<S> {
             self.metrics
                 .proposals_committed
                 .set(self.raw.raft().log.committed.0 as i64);
+            self.metrics.actors.applier.mailbox.sent();
             self.applier.do_send(ApplyEntries {
                 entries: ready.committed_entries,
             });
@@ -411,6 +420,7 @@ impl<S: LogStore> Handler<Inbound> for RaftNode<S> {
     type Result = ();
 
     fn handle(&mut self, Inbound(message): Inbound, ctx: &mut Context<Self>) {
+        let _handling = self.metrics.actors.raft_node.handling("Inbound");
         self.heard.insert(message.from, Instant::now());
         // A message the core refuses (from an unknown peer) is dropped, as etcd does.
         let _ = self.raw.step(message);
@@ -422,6 +432,7 @@ impl<S: LogStore> Handler<Propose> for RaftNode<S> {
     type Result = Result<(), ProposeError>;
 
     fn handle(&mut self, Propose(data): Propose, ctx: &mut Context<Self>) -> Self::Result {
+        let _handling = self.metrics.actors.raft_node.handling("Propose");
         if self.stopped {
             return Err(ProposeError::Stopped);
         }
@@ -503,6 +514,7 @@ impl<S: LogStore> Handler<ReadIndex> for RaftNode<S> {
     type Result = ();
 
     fn handle(&mut self, ReadIndex(waiter): ReadIndex, ctx: &mut Context<Self>) {
+        let _handling = self.metrics.actors.raft_node.handling("ReadIndex");
         self.reads.waiting.push(waiter);
         self.start_read_round();
         self.drive(ctx);
@@ -513,6 +525,7 @@ impl<S: LogStore> Handler<Applied> for RaftNode<S> {
     type Result = ();
 
     fn handle(&mut self, Applied(index): Applied, ctx: &mut Context<Self>) {
+        let _handling = self.metrics.actors.raft_node.handling("Applied");
         self.raw.applied_to(index);
         self.metrics.proposals_applied.set(index.0 as i64);
         self.drive(ctx);

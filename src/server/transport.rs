@@ -10,9 +10,12 @@ use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
 
+use crate::metrics::actors::Mailbox;
 use crate::raft::{Message, NodeId};
 
 /// A message from a peer, for the RaftNode.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Inbound(pub Message);
@@ -27,10 +30,14 @@ pub trait Transport: Send + Sync {
     fn set_peers(&self, _peers: &[(NodeId, Vec<String>)]) {}
 }
 
+/// A member of the in-process network: its RaftNode, and that RaftNode's mailbox count
+/// (see [`crate::metrics::actors`]).
+type Peer = (Recipient<Inbound>, Mailbox);
+
 /// The members of one process, by id: dev mode's network.
 #[derive(Clone, Default)]
 pub struct InProcessNetwork {
-    peers: Arc<RwLock<HashMap<NodeId, Recipient<Inbound>>>>,
+    peers: Arc<RwLock<HashMap<NodeId, Peer>>>,
     /// Cut links (from, to): dev mode's faults on demand.
     cut: Arc<RwLock<std::collections::HashSet<(NodeId, NodeId)>>>,
 }
@@ -41,12 +48,12 @@ impl InProcessNetwork {
         InProcessNetwork::default()
     }
 
-    /// Connects member `id`.
-    pub fn register(&self, id: NodeId, recipient: Recipient<Inbound>) {
+    /// Connects member `id`, whose RaftNode counts its queued messages in `mailbox`.
+    pub fn register(&self, id: NodeId, recipient: Recipient<Inbound>, mailbox: Mailbox) {
         self.peers
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id, recipient);
+            .insert(id, (recipient, mailbox));
     }
 
     /// Cuts the link from `from` to `to` (one direction).
@@ -99,9 +106,12 @@ impl Transport for InProcessNetwork {
             if cut.contains(&(message.from, message.to)) {
                 continue;
             }
-            if let Some(peer) = peers.get(&message.to) {
+            if let Some((peer, mailbox)) = peers.get(&message.to) {
                 // A full mailbox or a stopped peer loses the message; Raft retries.
-                let _ = peer.try_send(Inbound(message));
+                mailbox.sent();
+                if peer.try_send(Inbound(message)).is_err() {
+                    mailbox.refused();
+                }
             }
         }
     }

@@ -57,6 +57,8 @@ pub struct StreamSink {
 pub type HeaderFn = Arc<dyn Fn(i64) -> pb::ResponseHeader + Send + Sync>;
 
 /// Events of a committed batch, in order, and the store's revisions after it.
+/// Counted in its actor's mailbox depth: a sender MUST call `Mailbox::sent` (see
+/// [`crate::metrics::actors`]).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct CommittedEvents {
@@ -624,6 +626,7 @@ impl Handler<CommittedEvents> for WatchHub {
     type Result = ();
 
     fn handle(&mut self, batch: CommittedEvents, ctx: &mut Context<Self>) {
+        let _handling = self.metrics.actors.watch_hub.handling("CommittedEvents");
         self.on_events(batch, ctx);
     }
 }

@@ -20,7 +20,12 @@
 //! - 6 members query: nothing more; sent instead of a hello by a member joining a
 //!   cluster (`--initial-cluster-state existing`), which does not know its id yet;
 //! - 7 members: the listener's answer to a members query, JSON (see
-//!   [`crate::server::membership::ClusterInfo`]), after which it closes the connection.
+//!   [`crate::server::membership::ClusterInfo`]), after which it closes the connection;
+//! - 8 ping: `sent at (u64)`, microseconds on the caller's own clock, written by the caller
+//!   between batches of messages (never inside a chunked message);
+//! - 9 pong: the listener's answer to a ping, `sent at` echoed; the only frame a listener
+//!   writes after its welcome. The caller measures the round trip
+//!   (`etcd_network_peer_round_trip_time_seconds`) without any clock shared with the peer.
 //!
 //! # Chunked transfer
 //!
@@ -58,7 +63,9 @@ use crate::storage::crc32c;
 pub const MAGIC: [u8; 4] = *b"ERSP";
 
 /// The protocol version this build speaks. A frame of another version is refused.
-pub const VERSION: u8 = 1;
+/// Version 2 added ping and pong (a version 1 listener would refuse a ping as an unknown
+/// frame, so the versions do not mix).
+pub const VERSION: u8 = 2;
 
 /// Bytes of the frame header: magic, version, length, checksum.
 pub const HEADER_BYTES: usize = 4 + 1 + 4 + 4;
@@ -88,6 +95,8 @@ const KIND_MESSAGE: u8 = 4;
 const KIND_CHUNK: u8 = 5;
 const KIND_MEMBERS_QUERY: u8 = 6;
 const KIND_MEMBERS: u8 = 7;
+const KIND_PING: u8 = 8;
+const KIND_PONG: u8 = 9;
 
 /// Bytes of a message's fixed fields, before context, entries and snapshot.
 const MESSAGE_FIXED_BYTES: usize = 1 + 6 * 8 + 1 + 8;
@@ -186,6 +195,10 @@ pub enum Frame {
     MembersQuery,
     /// The cluster's members (JSON).
     Members(Vec<u8>),
+    /// The caller asks for a pong; microseconds on its own clock.
+    Ping(u64),
+    /// The listener's answer to a ping, echoing it.
+    Pong(u64),
 }
 
 /// What a frame header says about the payload that follows.
@@ -239,6 +252,22 @@ pub fn encode_members(json: &[u8], out: &mut Vec<u8>) {
 /// Appends a welcome frame.
 pub fn encode_welcome(out: &mut Vec<u8>) {
     push_frame(out, |out| out.push(KIND_WELCOME));
+}
+
+/// Appends a ping frame carrying `sent_at_micros`.
+pub fn encode_ping(sent_at_micros: u64, out: &mut Vec<u8>) {
+    push_frame(out, |out| {
+        out.push(KIND_PING);
+        out.extend_from_slice(&sent_at_micros.to_be_bytes());
+    });
+}
+
+/// Appends a pong frame echoing a ping's `sent_at_micros`.
+pub fn encode_pong(sent_at_micros: u64, out: &mut Vec<u8>) {
+    push_frame(out, |out| {
+        out.push(KIND_PONG);
+        out.extend_from_slice(&sent_at_micros.to_be_bytes());
+    });
 }
 
 /// Appends a refuse frame; a reason longer than [`MAX_REFUSE_REASON_BYTES`] is cut at a
@@ -593,6 +622,8 @@ pub fn decode_payload(header: &FrameHeader, payload: &[u8]) -> Result<Frame, Cod
         KIND_WELCOME => Frame::Welcome,
         KIND_MEMBERS_QUERY => Frame::MembersQuery,
         KIND_MEMBERS => Frame::Members(r.rest().to_vec()),
+        KIND_PING => Frame::Ping(r.u64()?),
+        KIND_PONG => Frame::Pong(r.u64()?),
         KIND_REFUSE => {
             let reason = r.rest();
             if reason.len() > MAX_REFUSE_REASON_BYTES {

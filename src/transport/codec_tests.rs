@@ -114,12 +114,24 @@ fn control_frames_round_trip() {
     encode_hello(&hello, &mut bytes);
     encode_welcome(&mut bytes);
     encode_refuse("cluster ID mismatch", &mut bytes);
-    let (first, used) = decode_frame(&bytes).unwrap().unwrap();
-    assert_eq!(first, Frame::Hello(hello));
-    let (second, used2) = decode_frame(&bytes[used..]).unwrap().unwrap();
-    assert_eq!(second, Frame::Welcome);
-    let (third, _) = decode_frame(&bytes[used + used2..]).unwrap().unwrap();
-    assert_eq!(third, Frame::Refuse("cluster ID mismatch".into()));
+    encode_ping(u64::MAX - 1, &mut bytes);
+    encode_pong(7, &mut bytes);
+    let mut frames = Vec::new();
+    let mut rest = &bytes[..];
+    while let Some((frame, used)) = decode_frame(rest).unwrap() {
+        frames.push(frame);
+        rest = &rest[used..];
+    }
+    assert_eq!(
+        frames,
+        [
+            Frame::Hello(hello),
+            Frame::Welcome,
+            Frame::Refuse("cluster ID mismatch".into()),
+            Frame::Ping(u64::MAX - 1),
+            Frame::Pong(7),
+        ]
+    );
 }
 
 #[test]
@@ -232,6 +244,11 @@ fn well_framed_but_malformed_payloads_are_rejected() {
     assert!(malformed(&[KIND_WELCOME, 0]), "trailing bytes");
     assert!(malformed(&[KIND_REFUSE, 0xff, 0xfe]), "reason not UTF-8");
     assert!(malformed(&[KIND_CHUNK, 0, 0]), "short chunk");
+    assert!(malformed(&[KIND_PING, 0, 0]), "short ping");
+    assert!(
+        malformed(&[KIND_PONG, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+        "long pong"
+    );
 
     let mut body = message_body(&Message::new(MessageType::Append));
     body[0] = MESSAGE_TYPES.len() as u8;

@@ -6,8 +6,8 @@
 //! cluster or means to reach another member. Any malformed frame, a message not addressed
 //! to this member or not from the caller (except a forwarded request: see
 //! [`is_forwarded`]), or a local-only message type ends the connection (the caller
-//! reconnects). When the RaftNode's mailbox is full the message is
-//! dropped, never waited for: Raft retries.
+//! reconnects). When the RaftNode's mailbox is full the message is dropped, never waited
+//! for: Raft retries. A ping is answered with a pong at once.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,9 +23,11 @@ use tokio::task::JoinSet;
 
 use super::codec::{
     CodecError, Frame, HEADER_BYTES, Hello, Reassembler, decode_header, decode_payload,
-    encode_refuse, encode_welcome,
+    encode_pong, encode_refuse, encode_welcome,
 };
 use super::network::{TransportConfig, WRITE_TIMEOUT};
+use crate::metrics::actors::Mailbox;
+use crate::metrics::peer::PeerMetrics;
 use crate::raft::{Message, MessageType, NodeId};
 use crate::server::transport::Inbound;
 
@@ -78,6 +80,13 @@ fn is_forwarded(msg_type: MessageType) -> bool {
 pub(super) async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
 ) -> Result<Option<Frame>, ReadError> {
+    Ok(read_sized_frame(reader).await?.map(|(frame, _)| frame))
+}
+
+/// [`read_frame`], with the bytes the frame took.
+async fn read_sized_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Option<(Frame, usize)>, ReadError> {
     let mut header = [0u8; HEADER_BYTES];
     if reader.read(&mut header[..1]).await? == 0 {
         return Ok(None);
@@ -86,7 +95,8 @@ pub(super) async fn read_frame<R: AsyncRead + Unpin>(
     let header = decode_header(&header)?;
     let mut payload = vec![0u8; header.payload_len];
     reader.read_exact(&mut payload).await?;
-    Ok(Some(decode_payload(&header, &payload)?))
+    let frame = decode_payload(&header, &payload)?;
+    Ok(Some((frame, HEADER_BYTES + header.payload_len)))
 }
 
 /// What the connections of one listener share.
@@ -160,15 +170,28 @@ pub async fn serve_peer_port(
     config: TransportConfig,
     inbound: Recipient<Inbound>,
 ) {
-    serve_member_peer_port(listener, config, inbound, Arc::new(|| None)).await;
+    let counted = PeerPortMetrics::default();
+    serve_member_peer_port(listener, config, inbound, Arc::new(|| None), counted).await;
 }
 
-/// [`serve_peer_port`], answering members queries with what `members` says.
+/// What a member's peer port counts: bytes received and pongs sent per peer, and the
+/// messages it queues for the RaftNode (see [`crate::metrics`]).
+#[derive(Clone, Default)]
+pub struct PeerPortMetrics {
+    /// The member's peer metrics (those of its [`super::NetworkTransport`]).
+    pub peer: PeerMetrics,
+    /// The RaftNode's mailbox count.
+    pub inbound: Mailbox,
+}
+
+/// [`serve_peer_port`], answering members queries with what `members` says, and counting
+/// into `metrics`.
 pub async fn serve_member_peer_port(
     listener: TcpListener,
     config: TransportConfig,
     inbound: Recipient<Inbound>,
     members: MembersFn,
+    metrics: PeerPortMetrics,
 ) {
     let shared = Arc::new(Shared::default());
     let mut connections = JoinSet::new();
@@ -194,6 +217,7 @@ pub async fn serve_member_peer_port(
             inbound: inbound.clone(),
             shared: shared.clone(),
             members: members.clone(),
+            metrics: metrics.clone(),
         };
         connections.spawn(connection.serve(stream));
     }
@@ -206,6 +230,7 @@ struct Connection {
     inbound: Recipient<Inbound>,
     shared: Arc<Shared>,
     members: MembersFn,
+    metrics: PeerPortMetrics,
 }
 
 impl Connection {
@@ -242,7 +267,7 @@ impl Connection {
         }
         let (id, mut replaced) = self.shared.register(hello.from);
         let ended = tokio::select! {
-            ended = self.receive(&mut reader, &hello) => ended,
+            ended = self.receive(&mut reader, &mut write, &hello) => ended,
             _ = &mut replaced => Err("replaced by a newer connection from the same member".into()),
         };
         self.shared.unregister(hello.from, id);
@@ -291,16 +316,35 @@ impl Connection {
         None
     }
 
-    /// Reads messages until the caller closes (`Ok`) or breaks the protocol (`Err`).
+    /// Reads messages until the caller closes (`Ok`) or breaks the protocol (`Err`);
+    /// answers pings on `write`.
     async fn receive<R: AsyncRead + Unpin>(
         &self,
         reader: &mut R,
+        write: &mut tokio::net::tcp::OwnedWriteHalf,
         hello: &Hello,
     ) -> Result<(), String> {
         let mut reassembler = Reassembler::new(self.config.max_message_bytes);
+        let peer = hello.from.to_string();
+        let received = self.metrics.peer.received_bytes.with_label_values(&[&peer]);
+        let sent = self.metrics.peer.sent_bytes.with_label_values(&[&peer]);
+        let mut pong = Vec::new();
         loop {
-            let frame = read_frame(reader).await.map_err(|e| e.to_string())?;
-            let message = match frame {
+            let frame = read_sized_frame(reader).await.map_err(|e| e.to_string())?;
+            if let Some((_, bytes)) = &frame {
+                received.inc_by(*bytes as u64);
+            }
+            let message = match frame.map(|(frame, _)| frame) {
+                Some(Frame::Ping(sent_at)) => {
+                    pong.clear();
+                    encode_pong(sent_at, &mut pong);
+                    match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&pong)).await {
+                        Ok(Ok(())) => sent.inc_by(pong.len() as u64),
+                        Ok(Err(e)) => return Err(format!("answering a ping: {e}")),
+                        Err(_) => return Err("answering a ping timed out".into()),
+                    }
+                    continue;
+                }
                 None if reassembler.in_progress() => {
                     return Err("closed in the middle of a chunked message".into());
                 }
@@ -333,7 +377,10 @@ impl Connection {
             ));
         }
         // A full mailbox or a stopped RaftNode loses the message; Raft retries.
-        let _ = self.inbound.try_send(Inbound(message));
+        self.metrics.inbound.sent();
+        if self.inbound.try_send(Inbound(message)).is_err() {
+            self.metrics.inbound.refused();
+        }
         Ok(())
     }
 }

@@ -6,7 +6,8 @@
 //!   compact binary layout; chunked transfer of large messages (snapshots).
 //! - [`network`]: [`NetworkTransport`], the sending side: one TCP connection per peer,
 //!   a bounded queue per peer, batching, reconnect with backoff, and the
-//!   [`PeerReports`] the RaftNode reads; `peer_writer` is the task behind each peer.
+//!   [`PeerReports`] the RaftNode reads; `peer_writer` is the task behind each peer, which
+//!   also pings the peer every [`network::PING_INTERVAL`] to measure the round trip.
 //! - [`listener`]: [`serve_peer_port`], the receiving side on --listen-peer-urls.
 //!
 //! Each member dials each peer and only writes on that connection (after the hello and
@@ -42,7 +43,7 @@ pub mod listener;
 pub mod network;
 mod peer_writer;
 
-pub use listener::{MembersFn, serve_member_peer_port, serve_peer_port};
+pub use listener::{MembersFn, PeerPortMetrics, serve_member_peer_port, serve_peer_port};
 pub use network::{NetworkTransport, PeerReports, PeerStats, TransportConfig, TransportError};
 
 #[cfg(test)]

@@ -67,6 +67,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// `ConnWriteTimeout`).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often a writer pings its peer (the first ping one interval after connecting). Each
+/// pong is one observation of `etcd_network_peer_round_trip_time_seconds` (etcd probes
+/// every 4 s and records a smoothed value every 30 s).
+pub const PING_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Snapshot outcomes kept for the RaftNode to collect; the oldest go first beyond this.
 pub const MAX_SNAPSHOT_REPORTS: usize = 1024;
 
@@ -310,6 +315,7 @@ pub struct NetworkTransport {
     peers: RwLock<HashMap<NodeId, PeerHandle>>,
     reports: PeerReports,
     dropped_unknown_peer: AtomicU64,
+    metrics: crate::metrics::peer::PeerMetrics,
 }
 
 impl NetworkTransport {
@@ -322,7 +328,14 @@ impl NetworkTransport {
             peers: RwLock::new(HashMap::new()),
             reports: PeerReports::default(),
             dropped_unknown_peer: AtomicU64::new(0),
+            metrics: crate::metrics::peer::PeerMetrics::new(),
         }
+    }
+
+    /// The bytes sent and round trips measured by this transport's writers (register
+    /// them to export them; the peer port counts the bytes received into the same).
+    pub fn metrics(&self) -> crate::metrics::peer::PeerMetrics {
+        self.metrics.clone()
     }
 
     /// A transport connected to `peers` (member id → its peer URLs, `http://host:port`).
@@ -356,9 +369,12 @@ impl NetworkTransport {
         }
         let (queue, receiver) = mpsc::channel(PEER_QUEUE_MESSAGES);
         let shared = Arc::new(PeerShared::default());
+        let label = id.to_string();
         let writer = PeerWriter {
             config: self.config,
             to: id,
+            sent_bytes: self.metrics.sent_bytes.with_label_values(&[&label]),
+            round_trip: self.metrics.round_trip_seconds.with_label_values(&[&label]),
             addresses,
             queue: receiver,
             shared: shared.clone(),

@@ -1,20 +1,22 @@
 //! The writer task of one peer: connect and say hello, write batches of queued
-//! messages, notice a broken connection, back off and reconnect. See [`super::network`]
-//! for the life of a message.
+//! messages, ping the peer every [`PING_INTERVAL`] and time its pongs, notice a broken
+//! connection, back off and reconnect. See [`super::network`] for the life of a message.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 
-use super::codec::{Frame, Hello, MessageFrames, encode_hello, message_body_len};
+use super::codec::{
+    Frame, Hello, MessageFrames, decode_frame, encode_hello, encode_ping, message_body_len,
+};
 use super::listener::read_frame;
 use super::network::{
-    CONNECT_TIMEOUT, FLUSH_BYTES, PeerReports, PeerShared, RECONNECT_BACKOFF_MAX,
+    CONNECT_TIMEOUT, FLUSH_BYTES, PING_INTERVAL, PeerReports, PeerShared, RECONNECT_BACKOFF_MAX,
     RECONNECT_BACKOFF_MIN, TransportConfig, WRITE_BATCH_MESSAGES, WRITE_TIMEOUT, queued_size,
 };
 use crate::raft::{Message, NodeId};
@@ -39,6 +41,10 @@ enum Ended {
 pub(super) struct PeerWriter {
     pub(super) config: TransportConfig,
     pub(super) to: NodeId,
+    /// `etcd_network_peer_sent_bytes_total` for this peer.
+    pub(super) sent_bytes: prometheus::IntCounter,
+    /// `etcd_network_peer_round_trip_time_seconds` for this peer.
+    pub(super) round_trip: prometheus::Histogram,
     /// `host:port` of each peer URL, tried in turn.
     pub(super) addresses: Vec<String>,
     pub(super) queue: mpsc::Receiver<Message>,
@@ -175,14 +181,20 @@ impl PeerWriter {
         }
     }
 
-    /// Writes queued messages until the transport drops the peer or the connection
-    /// breaks. The read half is watched so that a peer that closes or dies is noticed
-    /// even when there is nothing to send.
+    /// Writes queued messages, and a ping every [`PING_INTERVAL`], until the transport
+    /// drops the peer or the connection breaks. The read half is watched for pongs, and
+    /// so that a peer that closes or dies is noticed even when there is nothing to send.
     async fn pump(&mut self, stream: TcpStream) -> Ended {
         let (mut read, mut write) = stream.into_split();
         let mut batch = Vec::with_capacity(WRITE_BATCH_MESSAGES);
         let mut buf = Vec::with_capacity(FLUSH_BYTES);
-        let mut probe = [0u8; 1];
+        // What the peer sent back: pongs, possibly split across reads.
+        let mut answers = Vec::new();
+        // The pings' clock: only this writer reads it back.
+        let clock = Instant::now();
+        let first_ping = tokio::time::Instant::now() + PING_INTERVAL;
+        let mut pings = tokio::time::interval_at(first_ping, PING_INTERVAL);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 taken = self.queue.recv_many(&mut batch, WRITE_BATCH_MESSAGES) => {
@@ -190,12 +202,24 @@ impl PeerWriter {
                         return Ended::Stopped;
                     }
                 }
-                read = read.read(&mut probe) => {
-                    return Ended::Broken(match read {
-                        Ok(0) => "closed by the peer".into(),
-                        Ok(_) => "the peer sent unexpected data".into(),
-                        Err(e) => e.to_string(),
-                    });
+                _ = pings.tick() => {
+                    buf.clear();
+                    encode_ping(clock.elapsed().as_micros() as u64, &mut buf);
+                    if let Err(why) = self.flush(&mut write, &mut buf).await {
+                        return Ended::Broken(why);
+                    }
+                    continue;
+                }
+                read = read.read_buf(&mut answers) => {
+                    let taken = match read {
+                        Ok(0) => Err("closed by the peer".into()),
+                        Ok(_) => self.take_pongs(&mut answers, clock),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match taken {
+                        Ok(()) => continue,
+                        Err(why) => return Ended::Broken(why),
+                    }
                 }
             }
             let mut sendable = Vec::with_capacity(batch.len());
@@ -212,6 +236,23 @@ impl PeerWriter {
             PeerShared::count(&self.shared.sent_messages, sendable.len() as u64);
             for message in sendable.iter().filter(|m| m.snapshot.is_some()) {
                 self.reports.report_snapshot(message.to, true);
+            }
+        }
+    }
+
+    /// Times each whole pong in `answers` against `clock` and removes it; anything else
+    /// than a pong breaks the connection.
+    fn take_pongs(&self, answers: &mut Vec<u8>, clock: Instant) -> Result<(), String> {
+        loop {
+            match decode_frame(answers).map_err(|e| e.to_string())? {
+                None => return Ok(()),
+                Some((Frame::Pong(sent_at), used)) => {
+                    let now = clock.elapsed().as_micros() as u64;
+                    let micros = now.saturating_sub(sent_at);
+                    self.round_trip.observe(micros as f64 / 1e6);
+                    answers.drain(..used);
+                }
+                Some(_) => return Err("the peer sent unexpected data".into()),
             }
         }
     }
@@ -261,6 +302,7 @@ impl PeerWriter {
         match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(buf)).await {
             Ok(Ok(())) => {
                 PeerShared::count(&self.shared.sent_bytes, buf.len() as u64);
+                self.sent_bytes.inc_by(buf.len() as u64);
                 buf.clear();
                 Ok(())
             }

@@ -339,7 +339,10 @@ async fn shutdown_closes_every_connection_and_later_sends_are_dropped() {
     };
     let mut stream = accept_and_welcome(&listener, hello).await;
     from_one.send(vec![heartbeat(1, 2, 1)]);
-    let got = read_frame(&mut stream).await.unwrap();
+    let mut got = read_frame(&mut stream).await.unwrap();
+    while let Some(Frame::Ping(_)) = got {
+        got = read_frame(&mut stream).await.unwrap();
+    }
     assert_eq!(got, Some(Frame::Message(Box::new(heartbeat(1, 2, 1)))));
     from_one.shutdown();
     assert!(
@@ -541,4 +544,40 @@ fn sends_from_a_plain_thread_reach_a_peer_with_writers_on_a_multi_thread_runtime
         assert!(received > 0);
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
+}
+
+#[actix_rt::test]
+async fn pings_time_the_round_trip_and_bytes_are_counted_on_both_sides() {
+    let (one, two) = (NodeId(1), NodeId(2));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, mut messages) = mpsc::unbounded_channel();
+    let inbound = Collector(tx).start().recipient();
+    let at_two = PeerPortMetrics::default();
+    let config = TransportConfig::new(CLUSTER, two);
+    let serving = tokio::spawn(serve_member_peer_port(
+        listener,
+        config,
+        inbound,
+        Arc::new(|| None),
+        at_two.clone(),
+    ));
+    let from_one = transport(CLUSTER, one, &[(two, &url)]);
+    from_one.send(vec![heartbeat(1, 2, 1)]);
+    assert_eq!(next(&mut messages).await, Some(heartbeat(1, 2, 1)));
+
+    let at_one = from_one.metrics();
+    let round_trip = at_one.round_trip_seconds.with_label_values(&["2"]);
+    eventually("a pong", || round_trip.get_sample_count() >= 1).await;
+    assert!(round_trip.get_sample_sum() < PATIENCE.as_secs_f64());
+    // Everything written after the hello (a message, pings) is read and counted by the
+    // listener; the pongs it writes back are counted as sent to member 1.
+    let sent_to_two = at_one.sent_bytes.with_label_values(&["2"]);
+    let received_from_one = at_two.peer.received_bytes.with_label_values(&["1"]);
+    eventually("as many bytes read as written", || {
+        sent_to_two.get() > 0 && received_from_one.get() == sent_to_two.get()
+    })
+    .await;
+    assert!(at_two.peer.sent_bytes.with_label_values(&["1"]).get() > 0);
+    serving.abort();
 }

@@ -1,5 +1,23 @@
 //! Prometheus metrics of one member, under etcd's names (so dashboards and alerts made
 //! for etcd work), plus this project's own under `etcdrs_`.
+//!
+//! - this file: [`MemberMetrics`], the server, disk and MVCC metrics, and the registry;
+//! - [`grpc`]: `grpc_server_*` and client gRPC bytes (counted by
+//!   [`crate::api::grpc_metrics`], a tower layer on the client port);
+//! - [`peer`]: peer bytes and round trip times (measured by [`crate::transport`]);
+//! - [`actors`]: `etcdrs_actor_*`, mailbox depth and handling time of the actors;
+//! - [`os`]: `os_fd_used` and `os_fd_limit`.
+//!
+//! Each member has its own registry: dev mode runs several members in one process, and
+//! each client port (and each --listen-metrics-urls) shows its own member's metrics. The
+//! process metrics (`process_*`, `os_fd_*`) are the same on every member of a process.
+
+pub mod actors;
+pub mod grpc;
+pub mod os;
+pub mod peer;
+
+use std::sync::Arc;
 
 use prometheus::{Histogram, HistogramOpts, IntCounter, IntGauge, Registry, exponential_buckets};
 
@@ -26,9 +44,12 @@ pub struct MemberMetrics {
     pub current_revision: IntGauge,
     /// `etcd_mvcc_db_total_size_in_bytes`.
     pub db_total_size: IntGauge,
-    /// `etcd_disk_wal_fsync_duration_seconds`.
+    /// `etcd_disk_wal_fsync_duration_seconds`: each durable write of the raft log (one
+    /// per group commit), timed around the batch write and its fsync together (etcd times
+    /// the fsync alone; fjall does both in one commit).
     pub wal_fsync_seconds: Histogram,
-    /// `etcd_disk_backend_commit_duration_seconds`.
+    /// `etcd_disk_backend_commit_duration_seconds`: each commit of the Applier's batch to
+    /// the key-value store.
     pub backend_commit_seconds: Histogram,
     /// `etcdrs_raft_persist_batch_entries`: entries per raft log write (group commit).
     pub proposals_batch: Histogram,
@@ -43,11 +64,24 @@ pub struct MemberMetrics {
     /// `etcdrs_raft_log_first_index`: the first index the raft log still holds (it moves
     /// when the log is compacted, every --snapshot-count applied entries).
     pub raft_log_first_index: IntGauge,
+    /// `etcdrs_applier_lag_entries`: entries committed and not yet applied (set at each
+    /// scrape from the raft status and the applied index).
+    pub applier_lag: IntGauge,
+    /// The gRPC server metrics of the client port.
+    pub grpc: Arc<grpc::GrpcMetrics>,
+    /// The actors' mailboxes and handling times.
+    pub actors: actors::Actors,
 }
 
 impl MemberMetrics {
-    /// Creates and registers every metric.
+    /// Creates and registers every metric (`--metrics=basic`).
     pub fn new() -> prometheus::Result<MemberMetrics> {
+        MemberMetrics::with_options(false)
+    }
+
+    /// Creates and registers every metric; `extensive` (`--metrics=extensive`) adds
+    /// what etcd adds with it, `grpc_server_handling_seconds`.
+    pub fn with_options(extensive: bool) -> prometheus::Result<MemberMetrics> {
         let registry = Registry::new();
         let gauge = |name: &str, help: &str| -> prometheus::Result<IntGauge> {
             let g = IntGauge::new(name, help)?;
@@ -135,13 +169,27 @@ impl MemberMetrics {
                 "etcdrs_raft_log_first_index",
                 "The first index the raft log still holds (it moves at each compaction).",
             )?,
+            applier_lag: gauge(
+                "etcdrs_applier_lag_entries",
+                "Raft entries committed and not yet applied to the key-value store.",
+            )?,
+            grpc: Arc::new(grpc::GrpcMetrics::new(&registry, extensive)?),
+            actors: actors::Actors::new(&registry)?,
             registry,
         };
         #[cfg(target_os = "linux")]
         metrics.registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        metrics
+            .registry
+            .register(Box::new(os::FdCollector::new()?))?;
         Ok(metrics)
+    }
+
+    /// Exports the metrics of the member's network transport.
+    pub fn register_peer(&self, peer: &peer::PeerMetrics) -> prometheus::Result<()> {
+        peer.register(&self.registry)
     }
 
     /// The text exposition of every metric.
