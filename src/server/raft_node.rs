@@ -145,6 +145,8 @@ pub struct RaftNode<S: LogStore> {
     membership: super::membership::SharedMembership,
     /// When each peer was last heard from.
     heard: HashMap<NodeId, Instant>,
+    /// The term on disk: a leader sends before persisting only in a term already there.
+    durable_term: Term,
 }
 
 impl<S: LogStore> RaftNode<S> {
@@ -167,6 +169,7 @@ impl<S: LogStore> RaftNode<S> {
         reports: Option<crate::transport::PeerReports>,
         membership: super::membership::SharedMembership,
     ) -> RaftNode<S> {
+        let durable_term = raw.raft().term;
         RaftNode {
             raw,
             log,
@@ -184,6 +187,7 @@ impl<S: LogStore> RaftNode<S> {
             reports,
             membership,
             heard: HashMap::new(),
+            durable_term,
         }
     }
 
@@ -218,7 +222,18 @@ impl<S: LogStore> RaftNode<S> {
         if self.stopped || self.persisting || !self.raw.has_ready() {
             return;
         }
-        let ready = self.raw.ready();
+        let mut ready = self.raw.ready();
+        if self.raw.raft().role == Role::Leader && self.raw.raft().term == self.durable_term {
+            // A leader sends its appends while its own write is under way (Raft thesis
+            // 10.2.1): it counts its own copy toward commit only once persisted
+            // (`advance`), and its term is on disk already. Snapshots are filled in later.
+            let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut ready.messages)
+                .into_iter()
+                .partition(|m| m.msg_type != crate::raft::MessageType::Snapshot);
+            self.transport.send(now);
+            ready.messages = later;
+        }
+        let persisted_term = ready.hard_state.map(|h| h.term);
         let mut write = LogWrite {
             snapshot: ready.snapshot.clone(),
             entries: ready.entries.clone(),
@@ -263,7 +278,12 @@ impl<S: LogStore> RaftNode<S> {
         .into_actor(self)
         .then(move |result, act, ctx| {
             match result {
-                Ok(()) => act.after_persist(ready, ctx),
+                Ok(()) => {
+                    if let Some(term) = persisted_term {
+                        act.durable_term = term;
+                    }
+                    act.after_persist(ready, ctx);
+                }
                 Err(e) => act.fail(&e, ctx),
             }
             fut::ready(())

@@ -315,10 +315,14 @@ impl Simulation {
         let mut crash_after_early_send = false;
         while raw.has_ready() {
             let mut ready = raw.ready();
-            // A leader sends its messages before its own entries are persisted (as the
-            // member's RaftNode does; the leader counts its own copy only after
-            // `advance`). Sometimes it crashes right then, losing the entries it sent.
-            if raw.raft().role == Role::Leader {
+            // A leader whose term is on disk sends its messages before its own entries
+            // are persisted (as the member's RaftNode does; it counts its own copy only
+            // after `advance`). Sometimes it crashes right then, losing what it sent.
+            let durable_term = raw
+                .store()
+                .initial_state()
+                .map_or(Term(0), |state| state.hard_state.term);
+            if raw.raft().role == Role::Leader && raw.raft().term == durable_term {
                 for message in std::mem::take(&mut ready.messages) {
                     self.network.send(message, self.now, &mut self.rng);
                 }
