@@ -3,8 +3,8 @@
 //! (Debian's `prometheus`, `/usr/bin/prometheus` or `$PROMETHEUS_BIN`), configured from
 //! `config/prometheus-dev.yml`, scrapes a 3-process cluster under load every second, and
 //! every panel's query, every template variable's query and every mixin query is run
-//! through Prometheus's HTTP API. A query fails the test when Prometheus rejects it or
-//! when it returns no series (a panel that would say "No data").
+//! through Prometheus's HTTP API. A query fails the test when Prometheus rejects it, when
+//! it returns no series (a panel that would say "No data") or only NaN.
 //!
 //! Grafana's variables are replaced as Grafana would with the test's selection: see
 //! [`substitute`].
@@ -111,8 +111,9 @@ async fn load(urls: Vec<String>) -> String {
         Ok(lease) => lease.id(),
         Err(e) => return format!("lease grant: {e}"),
     };
-    let Ok((mut keeper, mut keep_alives)) = lease_client.lease_keep_alive(lease).await else {
-        return "lease keep-alive stream".to_string();
+    let (mut keeper, mut keep_alives) = match lease_client.lease_keep_alive(lease).await {
+        Ok(stream) => stream,
+        Err(e) => return format!("lease keep-alive stream: {e}"),
     };
     tokio::spawn(async move { while let Ok(Some(_)) = watch_stream.message().await {} });
     let mut round: u64 = 0;
@@ -134,11 +135,18 @@ async fn load(urls: Vec<String>) -> String {
             if let Err(e) = client.put("load/leased", "x", Some(options)).await {
                 return format!("put with lease: {e}");
             }
-            if keeper.keep_alive().await.is_err() || keep_alives.message().await.is_err() {
-                return "lease keep-alive".to_string();
+            if let Err(e) = keeper.keep_alive().await {
+                return format!("lease keep-alive: {e}");
             }
-            // An RPC that fails (NotFound), so error panels have something to show.
-            let _ = client.lease_time_to_live(1, None).await;
+            if let Err(e) = keep_alives.message().await {
+                return format!("lease keep-alive answer: {e}");
+            }
+            // An RPC that fails (OutOfRange: a future revision), so that the error
+            // panels show a code other than OK.
+            let future = GetOptions::new().with_revision(i64::MAX / 2);
+            if client.get("load/", Some(future)).await.is_ok() {
+                return "a range at a future revision succeeded".to_string();
+            }
         }
         round += 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
@@ -327,11 +335,16 @@ impl Prometheus {
         }
     }
 
-    /// Ok when `expr` runs and returns at least one series.
+    /// Ok when `expr` runs and returns at least one series with a number: a series of
+    /// NaN only (a quantile of a histogram that saw nothing, 0/0) draws nothing either.
     fn check(&self, expr: &str) -> Result<(), String> {
         let series = self.query(expr)?;
         if series.is_empty() {
             return Err("no series".to_string());
+        }
+        let is_nan = |one: &Value| one["value"][1].as_str().is_some_and(|v| v == "NaN");
+        if series.iter().all(is_nan) {
+            return Err(format!("{} series, all NaN", series.len()));
         }
         Ok(())
     }
