@@ -96,8 +96,9 @@ fn every_dashboard_query_returns_series_from_a_cluster_under_load() {
     load.abort();
 }
 
-/// Puts, ranges, a transaction and a delete in a loop, with a watch and a lease kept
-/// alive on open streams the whole time, spread over the members. Returns only on error.
+/// Puts, ranges and deletes in a loop, spread over the members, with a put under a lease
+/// and a range that fails now and then, and a watch and the lease's keep-alive on open
+/// streams the whole time. Returns only on error, saying what failed.
 async fn load(urls: Vec<String>) -> String {
     let mut clients = Vec::new();
     for url in &urls {
