@@ -612,11 +612,34 @@ impl MemberHandle {
             .unwrap_or(false)
     }
 
+    /// Waits until this member has applied everything it knew committed when called
+    /// (etcd's `waitAppliedIndex` before a lease renewal on the leader): a lease granted
+    /// through another member is known here before it is renewed.
+    async fn wait_applied_commit(&self, deadline: Instant) -> Result<(), ApiError> {
+        self.wait_applied(self.status().commit, deadline).await
+    }
+
+    /// Waits (until `deadline`) for this member to apply `index`.
+    async fn wait_applied(
+        &self,
+        index: crate::raft::LogIndex,
+        deadline: Instant,
+    ) -> Result<(), ApiError> {
+        let mut applied = self.applied.clone();
+        match tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| a.index >= index)).await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(ApiError::Stopped),
+            Err(_) => Err(ApiError::Timeout),
+        }
+    }
+
     /// Renews a lease on the leader: its TTL.
     pub async fn keep_alive(&self, id: i64) -> Result<i64, ApiError> {
         let deadline = Instant::now() + self.limits.request_timeout;
         loop {
             if let Some(leader) = self.leader_handle() {
+                leader.wait_applied_commit(deadline).await?;
                 match leader
                     .endpoints
                     .keep_alive
@@ -653,6 +676,7 @@ impl MemberHandle {
         let deadline = Instant::now() + self.limits.request_timeout;
         loop {
             if let Some(leader) = self.leader_handle() {
+                leader.wait_applied_commit(deadline).await?;
                 let request = super::applier::LeaseTimeToLive { id, keys };
                 match leader.endpoints.time_to_live.send(request).await {
                     Ok(Err(crate::lease::LeaseError::NotPrimary)) => {}
@@ -779,13 +803,7 @@ impl MemberHandle {
             Ok(Err(_)) => return Err(ApiError::Stopped),
             Err(_) => return Err(ApiError::Timeout),
         };
-        let mut applied = self.applied.clone();
-        match tokio::time::timeout_at(deadline.into(), applied.wait_for(|a| a.index >= index)).await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_)) => Err(ApiError::Stopped),
-            Err(_) => Err(ApiError::Timeout),
-        }
+        self.wait_applied(index, deadline).await
     }
 
     /// Serves a range: linearizable unless `serializable` is set.
