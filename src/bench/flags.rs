@@ -198,6 +198,30 @@ const BOOL_FLAGS: [&str; 5] = [
     "help",
 ];
 
+/// Flags that take a value, of any subcommand (a name in neither list is unknown).
+const VALUE_FLAGS: [&str; 19] = [
+    "endpoints",
+    "conns",
+    "clients",
+    "dial-timeout",
+    "output",
+    "total",
+    "rate",
+    "key-size",
+    "val-size",
+    "key-space-size",
+    "consistency",
+    "txn-ops",
+    "streams",
+    "watchers-per-stream",
+    "put-total",
+    "put-rate",
+    // Accepted names of etcd's that take a value, refused later with a reason.
+    "cert",
+    "key",
+    "cacert",
+];
+
 /// The help text.
 pub fn usage() -> String {
     "usage: etcd-rs bench [global flags] <put|range|txn-put|watch-latency> [flags]
@@ -299,6 +323,9 @@ fn split(args: &[String]) -> Result<(Vec<(String, Option<String>)>, Vec<String>)
         let (name, value) = match body.split_once('=') {
             Some((name, value)) => (name.to_string(), Some(value.to_string())),
             None if BOOL_FLAGS.contains(&body) || body == "h" => (body.to_string(), None),
+            None if !VALUE_FLAGS.contains(&body) => {
+                return Err(usage_error(format!("unknown flag --{body}")));
+            }
             None => {
                 let value = it
                     .next()
@@ -361,6 +388,12 @@ impl Global {
             "conns" => self.conns = flag.number()?,
             "clients" => self.clients = flag.number()?,
             "dial-timeout" => self.dial_timeout = parse_duration(flag.text()?)?,
+            "cert" | "key" | "cacert" => {
+                return Err(usage_error(format!(
+                    "--{}: TLS is not supported by etcd-rs bench",
+                    flag.name
+                )));
+            }
             "target-leader" => self.target_leader = flag.boolean()?,
             "precise" => self.precise = flag.boolean()?,
             "output" => {
@@ -612,6 +645,8 @@ mod tests {
         assert!(refused("put --key-size 2 --key-space-size 1000").contains("3 digits"));
         assert!(refused("--conns 2 put").contains("more than --clients"));
         assert!(refused("put --total").contains("needs an argument"));
+        assert!(refused("put --bogus").contains("unknown flag --bogus"));
+        assert!(refused("put --cacert ca.pem").contains("TLS"));
         assert!(refused("get").contains("unknown subcommand"));
         assert!(refused("").contains("subcommand is needed"));
     }

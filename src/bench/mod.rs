@@ -34,7 +34,7 @@ pub enum BenchError {
     #[error("{0}")]
     Usage(String),
     /// A connection could not be opened.
-    #[error("cannot connect to {endpoint}: {source}")]
+    #[error("cannot connect to {endpoint}: {}", error_chain(.source))]
     Connect {
         /// The endpoint.
         endpoint: String,
@@ -57,6 +57,18 @@ pub enum BenchError {
     /// Anything else, in words.
     #[error("{0}")]
     Other(String),
+}
+
+/// An error and its causes, `a: b: c` (tonic's own text is only "transport error").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// A gRPC error as Go's clients print it (etcd's report groups errors by this text).
@@ -131,17 +143,26 @@ pub async fn run(global: &Global, command: &Command) -> Result<(), BenchError> {
     let Command::WatchLatency(flags) = command else {
         unreachable!("Workload::of covers every other command")
     };
-    let (puts, events) = watch_latency::run(global, &endpoints, flags).await?;
+    let reports = watch_latency::run(global, &endpoints, flags).await?;
     match global.output {
         Output::Text => {
-            print!("\nPut summary:{}", puts.text(global.precise));
-            print!("\nWatch events summary:{}", events.text(global.precise));
+            let precise = global.precise;
+            print!("\nPut summary:{}", reports.puts.text(precise));
+            print!(
+                "\nWatch events summary:{}",
+                reports.events_from_ack.text(precise)
+            );
+            print!(
+                "\nWatch events from put send summary:{}",
+                reports.events_from_send.text(precise)
+            );
         }
         Output::Json => {
             let mut out = header;
             out["name"] = json!("watch-latency");
-            out["put"] = puts.json();
-            out["watch"] = events.json();
+            out["put"] = reports.puts.json();
+            out["watch"] = reports.events_from_ack.json();
+            out["watch_from_send"] = reports.events_from_send.json();
             println!("{out}");
         }
     }

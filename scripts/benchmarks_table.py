@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Writes BENCHMARKS.md (on stdout) from the results scripts/benchmarks.sh leaves in WORK:
+WORK/meta, and WORK/r/<members>/<round>/<system>/<workload>.json|.load, rss."""
+
+import json
+import os
+import statistics
+import sys
+
+work = sys.argv[1]
+meta = open(os.path.join(work, "meta")).read().splitlines()
+(started, loads, nproc, memory, cpu, kernel, fs, etcd_version, etcd_rs_version,
+ params, order) = meta[:11]
+workload_lines = meta[11:]
+load_before, load_after, rustc_before, rustc_after = loads.split("|")
+scale, rounds, members_list = params.split("|")
+workloads = dict(line.split("|", 1) for line in workload_lines)
+SYSTEMS = ("etcd", "etcd-rs")
+
+# (workload, label, [(metric label, getter, higher is better)])
+def rps(d):
+    return d["requests_per_sec"]
+
+def pct(q, key=None):
+    def get(d):
+        return (d[key] if key else d)["percentiles_ms"][q]
+    return get
+
+ROWS = [
+    ("put-1", "put, 1 client", [("requests/s", rps, True), ("p50 ms", pct("p50"), False),
+                                 ("p99 ms", pct("p99"), False)]),
+    ("put-100", "put, 100 clients / 10 conns",
+     [("requests/s", rps, True), ("p50 ms", pct("p50"), False), ("p99 ms", pct("p99"), False)]),
+    ("range-l", "range linearizable, 100 clients",
+     [("requests/s", rps, True), ("p50 ms", pct("p50"), False), ("p99 ms", pct("p99"), False)]),
+    ("range-s", "range serializable, 100 clients",
+     [("requests/s", rps, True), ("p50 ms", pct("p50"), False), ("p99 ms", pct("p99"), False)]),
+    ("txn-put", "txn-put (2 puts), 100 clients",
+     [("requests/s", rps, True), ("p50 ms", pct("p50"), False), ("p99 ms", pct("p99"), False)]),
+    ("watch", "watch-latency, 100 watchers, 200 puts/s",
+     [("event p50 ms", pct("p50", "watch_from_send"), False),
+      ("event p99 ms", pct("p99", "watch_from_send"), False),
+      ("put p99 ms", pct("p99", "put"), False)]),
+]
+
+
+def load_json(members, rnd, system, name):
+    path = os.path.join(work, "r", members, rnd, system, name + ".json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def read(members, rnd, system, name, suffix):
+    path = os.path.join(work, "r", members, rnd, system, name + suffix)
+    return open(path).read().strip() if os.path.exists(path) else None
+
+
+def errors_of(d):
+    if d is None:
+        return 0
+    if d.get("name") == "watch-latency":
+        return d["put"]["errors"] + d["watch_from_send"]["errors"]
+    return d["errors"]
+
+
+def fmt(x):
+    if x >= 1000:
+        return f"{x:,.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+rnds = [str(r) for r in range(1, int(rounds) + 1)]
+shared = float(load_before.split()[0]) > 0.5 or int(rustc_before or 0) > 0 or \
+    int(rustc_after or 0) > 0
+out = []
+w = out.append
+w("# Benchmarks: etcd-rs next to etcd\n")
+w("Produced by `scripts/benchmarks.sh` (reproduce: `cargo build --release && "
+  "scripts/benchmarks.sh`). Both systems run on this machine in the same run, started with "
+  "the same flags by `scripts/cluster-lib.sh`, and both are measured by the same client, "
+  "`etcd-rs bench` (etcd's `benchmark` flags, see `etcd-rs bench --help`). Figures are "
+  "medians over the rounds; ratios are etcd-rs / etcd (above 1 is better for requests/s, "
+  "below 1 is better for latencies and memory).\n")
+w("## Machine\n")
+w(f"- date: {started}")
+w(f"- CPU: {nproc} cores ({cpu}); memory {memory}; {kernel}")
+w(f"- data dirs on: {fs}")
+w(f"- load average (1, 5, 15 min): {load_before} at the start, {load_after} at the end; "
+  f"rustc processes running: {rustc_before} at the start, {rustc_after} at the end")
+if shared:
+    w("- **the machine was shared**: other builds and tests ran during the benchmark (see the "
+      "load average at the start of each run in the tables); the client shares the cores "
+      "with the servers too. Read the ratios as indications, not as precise figures.")
+w(f"- servers: {etcd_version}; {etcd_rs_version}")
+w(f"- rounds: {rounds}; scale of the totals: {scale}; order: {order}\n")
+
+for members in members_list.split():
+    w(f"## {members} member{'s' if members != '1' else ''}\n")
+    w("| workload | metric | etcd | etcd-rs | etcd-rs / etcd | load at start (etcd / etcd-rs) |")
+    w("|---|---|---|---|---|---|")
+    for name, label, metrics in ROWS:
+        runs = {s: [load_json(members, r, s, name) for r in rnds] for s in SYSTEMS}
+        if any(d is None for s in SYSTEMS for d in runs[s]):
+            continue
+        loads = " / ".join(
+            ",".join(read(members, r, s, name, ".load") or "?" for r in rnds) for s in SYSTEMS)
+        for i, (metric, get, _) in enumerate(metrics):
+            e = statistics.median(get(d) for d in runs["etcd"])
+            r = statistics.median(get(d) for d in runs["etcd-rs"])
+            ratio = f"{r / e:.2f}" if e > 0 else "n/a"
+            w(f"| {label if i == 0 else ''} | {metric} | {fmt(e)} | {fmt(r)} | {ratio} | "
+              f"{loads if i == 0 else ''} |")
+    lg = {s: [read(members, r, s, "loadgen-put-100", ".json") for r in rnds] for s in SYSTEMS}
+    if all(x is not None for s in SYSTEMS for x in lg[s]):
+        e = statistics.median(json.loads(x)["rps"] for x in lg["etcd"])
+        r = statistics.median(json.loads(x)["rps"] for x in lg["etcd-rs"])
+        w(f"| put, 100 clients (yardstick: loadgen) | requests/s | {fmt(e)} | {fmt(r)} | "
+          f"{r / e:.2f} | |")
+    rss = {s: statistics.median(int(read(members, r, s, "", "rss") or 0) / 1024 for r in rnds)
+           for s in SYSTEMS}
+    w(f"| all of the above | peak RSS MiB, sum of members | {fmt(rss['etcd'])} | "
+      f"{fmt(rss['etcd-rs'])} | {rss['etcd-rs'] / rss['etcd']:.2f} | |")
+    failed = [(s, name, errors_of(load_json(members, r, s, name)))
+              for s in SYSTEMS for name, _, _ in ROWS for r in rnds]
+    failed = [f for f in failed if f[2]]
+    w("")
+    if failed:
+        w("Failed requests: " + "; ".join(f"{s} {n}: {c}" for s, n, c in failed) + ".\n")
+    else:
+        w("No request failed.\n")
+
+w("## Commands\n")
+w("Each system, for each cluster size: a fresh cluster (`cluster_start` in "
+  "`scripts/cluster-lib.sh`: `--name m<i> --data-dir ... --listen-client-urls "
+  "http://127.0.0.1:<port> --listen-peer-urls ... --initial-cluster ... "
+  "--initial-cluster-token ...`, nothing else, so both run their defaults), one key `foo` "
+  "of 256 bytes for the reads, then these runs in this order, each as "
+  "`etcd-rs bench --endpoints <every member> --target-leader --output json <args>`:\n")
+w("```")
+for name, args in workloads.items():
+    w(f"{name:8} {args}")
+w("```\n")
+w("The watch-latency figures are each event's arrival after its put was sent (commit, apply "
+  "and fan-out to 100 watchers on 10 streams); etcd's own figure, from the put's "
+  "acknowledgement, is mostly 0 on one machine because both servers send events before "
+  "they answer the put. Peak RSS is `VmHWM` of each member process at the end of the runs, "
+  "summed over members.")
+print("\n".join(out))
