@@ -107,7 +107,10 @@ fn range_and_txn_put_report_their_counts_as_json() {
         ],
     );
     let report = json(&succeeded(&out, "bench txn-put"));
-    assert_eq!((report["count"].as_u64(), report["errors"].as_u64()), (Some(50), Some(0)));
+    assert_eq!(
+        (report["count"].as_u64(), report["errors"].as_u64()),
+        (Some(50), Some(0))
+    );
 }
 
 #[test]
@@ -130,8 +133,14 @@ fn watch_latency_counts_every_event_of_every_watcher() {
     assert_eq!(sections.len(), 4, "three summaries:\n{stdout}");
     assert!(sections[1].contains("Count:\t20 ok, 0 errors."), "{stdout}");
     // 20 puts, each seen by 2 streams x 3 watchers.
-    assert!(sections[2].contains("Count:\t120 ok, 0 errors."), "{stdout}");
-    assert!(sections[3].contains("Count:\t120 ok, 0 errors."), "{stdout}");
+    assert!(
+        sections[2].contains("Count:\t120 ok, 0 errors."),
+        "{stdout}"
+    );
+    assert!(
+        sections[3].contains("Count:\t120 ok, 0 errors."),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -306,8 +306,11 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
     Ok(Parsed::Run(global, command))
 }
 
-/// Splits the arguments into flags (name, value) and positional arguments.
-fn split(args: &[String]) -> Result<(Vec<(String, Option<String>)>, Vec<String>), UsageError> {
+/// Flags as given (name, value) and positional arguments.
+type Split = (Vec<(String, Option<String>)>, Vec<String>);
+
+/// Splits the arguments into flags and positional arguments.
+fn split(args: &[String]) -> Result<Split, UsageError> {
     let mut flags = Vec::new();
     let mut positionals = Vec::new();
     let mut it = args.iter();
@@ -632,7 +635,10 @@ mod tests {
             panic!("not watch-latency")
         };
         assert_eq!((w.put_total, w.put_rate, w.streams), (10, 100, 2));
-        assert_eq!((w.watchers_per_stream, w.key_size, w.val_size), (10, 32, 32));
+        assert_eq!(
+            (w.watchers_per_stream, w.key_size, w.val_size),
+            (10, 32, 32)
+        );
         assert!(w.prevkv);
     }
 

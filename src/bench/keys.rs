@@ -117,7 +117,10 @@ mod tests {
         for n in 0..1000 {
             seen[keys.index(n, &mut rng) as usize] = true;
         }
-        assert!(seen.iter().all(|s| *s), "1000 draws missed a key of 10: {seen:?}");
+        assert!(
+            seen.iter().all(|s| *s),
+            "1000 draws missed a key of 10: {seen:?}"
+        );
     }
 
     #[test]

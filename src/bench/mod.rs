@@ -9,7 +9,7 @@
 //! - [`conn`]: connections and `--target-leader`.
 //! - [`keys`]: keys, values and the random number generator.
 //! - [`requests`]: `put`, `range`, `txn-put` (closed-loop clients).
-//! - [`watch_latency`]: `watch-latency`.
+//! - [`watch_latency`]: the `watch-latency` subcommand.
 //! - [`report`]: latencies, errors and the printed summary.
 //! - [`progress`]: the progress bar on stderr.
 

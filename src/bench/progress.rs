@@ -111,6 +111,9 @@ mod tests {
             bar(50, 200, Duration::from_millis(1500)),
             format!(" 50 / 200 [{}{}]  25% 1.5s", "#".repeat(10), ".".repeat(30))
         );
-        assert!(bar(300, 200, Duration::ZERO).contains("100%"), "never past full");
+        assert!(
+            bar(300, 200, Duration::ZERO).contains("100%"),
+            "never past full"
+        );
     }
 }

@@ -155,11 +155,7 @@ impl Report {
         };
         let mut s = String::new();
         let _ = writeln!(s, "\nSummary:");
-        let _ = writeln!(
-            s,
-            "  Count:\t{} ok, {} errors.",
-            stats.count, stats.errors
-        );
+        let _ = writeln!(s, "  Count:\t{} ok, {} errors.", stats.count, stats.errors);
         if stats.count > 0 {
             let _ = writeln!(s, "  Total:\t{} secs.", num(stats.total));
             let _ = writeln!(s, "  Slowest:\t{} secs.", num(stats.slowest));

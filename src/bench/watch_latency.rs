@@ -98,7 +98,8 @@ pub async fn run(
     let interval = Duration::from_secs_f64(1.0 / flags.put_rate as f64);
     let mut puts = Recorder::with_capacity(flags.put_total as usize);
     // Revision of each acknowledged put -> (sent, acknowledged).
-    let mut acked: HashMap<i64, (Instant, Instant)> = HashMap::with_capacity(flags.put_total as usize);
+    let mut acked: HashMap<i64, (Instant, Instant)> =
+        HashMap::with_capacity(flags.put_total as usize);
     let started = Instant::now();
     for i in 0..flags.put_total {
         tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
@@ -135,7 +136,9 @@ pub async fn run(
             },
             Err(_) => Received {
                 events: Vec::new(),
-                error: Some(format!("events still missing {DRAIN_TIMEOUT:?} after the last put")),
+                error: Some(format!(
+                    "events still missing {DRAIN_TIMEOUT:?} after the last put"
+                )),
             },
         };
         for (revision, arrival) in received.events {
