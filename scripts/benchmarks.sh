@@ -15,7 +15,12 @@
 #        LOADGEN=<path>       if set to a built ../shared/bench/loadgen, also runs the
 #                             yardstick's put (100 clients) against both, as a cross-check
 #        PORT=24379           base port (cluster-lib.sh: member i on PORT+2i, PORT+2i+1)
-# needs: etcd, etcdctl, curl, python3, a release build (cargo build --release).
+# needs: etcd, etcdctl, curl, python3, GNU time (/usr/bin/time), a release build
+# (cargo build --release).
+#
+# The machine may be shared: every run records the load average at its start and how many
+# cores other processes used during it (all busy CPU time in /proc/stat minus the members'
+# and the client's), and BENCHMARKS.md lists them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/cluster-lib.sh
@@ -39,14 +44,51 @@ total() { # N: N times SCALE, at least 10
 kv="--key-size 8 --val-size 256 --key-space-size 100000"
 # name|etcd-rs bench arguments after the global --endpoints and --target-leader
 workloads=(
-    "put-1|--conns 1 --clients 1 put --total $(total 2000) $kv"
-    "put-100|--conns 10 --clients 100 put --total $(total 20000) $kv"
-    "range-l|--conns 10 --clients 100 range foo --consistency l --total $(total 20000)"
-    "range-s|--conns 10 --clients 100 range foo --consistency s --total $(total 20000)"
-    "txn-put|--conns 10 --clients 100 txn-put --total $(total 20000) --txn-ops 2 $kv"
+    "put-1|--conns 1 --clients 1 put --total $(total 5000) $kv"
+    "put-100|--conns 10 --clients 100 put --total $(total 50000) $kv"
+    "range-l|--conns 10 --clients 100 range foo --consistency l --total $(total 50000)"
+    "range-s|--conns 10 --clients 100 range foo --consistency s --total $(total 50000)"
+    "txn-put|--conns 10 --clients 100 txn-put --total $(total 50000) --txn-ops 2 $kv"
     "watch|--conns 10 --clients 100 watch-latency --put-total $(total 1000) --put-rate 200 --streams 10 --watchers-per-stream 10"
 )
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
+hz=$(getconf CLK_TCK)
+# Busy CPU time of the whole machine, in ticks (user, nice, system, irq, softirq, steal).
+machine_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+# CPU time of the members of LABEL so far, in ticks.
+members_ticks() { # LABEL N
+    local i sum=0
+    for i in $(seq 0 $(($2 - 1))); do
+        sum=$((sum + $(awk '{print $14 + $15}' "/proc/$(member_pid "$1" "$i")/stat")))
+    done
+    echo "$sum"
+}
+
+# Runs CMD... with stdout to OUT; writes OUT.cpu (wall s, client CPU s, members' CPU s,
+# other processes' CPU s, other processes' cores) and appends the run to $work/runs.
+measured() { # LABEL N RUN_NAME OUT CMD...
+    local label=$1 n=$2 run_name=$3 out=$4 load machine0 members0 machine1 members1
+    local wall user sys others_cores
+    shift 4
+    load=$(loadavg)
+    machine0=$(machine_ticks)
+    members0=$(members_ticks "$label" "$n")
+    /usr/bin/time -f '%e %U %S' -o "$out.time" "$@" >"$out"
+    machine1=$(machine_ticks)
+    members1=$(members_ticks "$label" "$n")
+    read -r wall user sys <"$out.time"
+    python3 -c 'import sys
+wall, user, sys_, machine, members, hz = map(float, sys.argv[1:])
+client = user + sys_
+members /= hz
+others = max(0.0, machine / hz - members - client)
+print(f"{wall} {client} {members} {others} {others / max(wall, 0.001):.2f}")' "$wall" "$user" "$sys" \
+        $((machine1 - machine0)) $((members1 - members0)) "$hz" >"$out.cpu"
+    read -r _ _ _ _ others_cores <"$out.cpu"
+    echo "$(date +%T)|$run_name|$load|$others_cores|$(pgrep -c rustc || true)" >>"$work/runs"
+    echo "[$(date +%T)] $run_name: load average $load at the start;" \
+        "other processes used $others_cores cores" >&2
+}
 
 # Runs every workload against a fresh cluster of SYSTEM; results under $work/r/.
 run_system() { # SYSTEM BINARY MEMBERS ROUND
@@ -55,22 +97,23 @@ run_system() { # SYSTEM BINARY MEMBERS ROUND
     mkdir -p "$dir"
     cluster_start "$system" "$bin" "$port" "$members"
     leader=$(cluster_wait_stable "$port" "$members")
+    echo "$members member(s), round $round, $system: leader m$leader" >&2
     endpoints=$(cluster_endpoints "$port" "$members")
     etcdctl --endpoints "$endpoints" put foo "$(head -c 256 /dev/zero | tr '\0' v)" >/dev/null
     for workload in "${workloads[@]}"; do
         name=${workload%%|*}
         args=${workload#*|}
-        loadavg >"$dir/$name.load"
-        echo "[$(date +%T)] $members member(s), round $round, $system (leader m$leader): $name;" \
-            "load $(cat "$dir/$name.load"), $(pgrep -c rustc || true) rustc running" >&2
         # shellcheck disable=SC2086 # $args is a list of flags
-        "$etcd_rs" bench --endpoints "$endpoints" --target-leader --output json $args >"$dir/$name.json"
+        measured "$system" "$members" "$members member(s), round $round, $system: $name" \
+            "$dir/$name.json" \
+            "$etcd_rs" bench --endpoints "$endpoints" --target-leader --output json $args
     done
     if [ -n "$loadgen" ]; then
-        loadavg >"$dir/loadgen-put-100.load"
         # shellcheck disable=SC2086
-        "$loadgen" --endpoints "$(cluster_endpoints "$port" "$members" "$leader")" --format json \
-            --conns 10 --clients 100 put --total "$(total 20000)" $kv >"$dir/loadgen-put-100.json"
+        measured "$system" "$members" "$members member(s), round $round, $system: loadgen put-100" \
+            "$dir/loadgen-put-100.json" \
+            "$loadgen" --endpoints "$(cluster_endpoints "$port" "$members" "$leader")" --format json \
+            --conns 10 --clients 100 put --total "$(total 50000)" $kv
     fi
     cluster_peak_rss_kib "$system" "$members" >"$dir/rss"
     cluster_stop "$system" "$members"

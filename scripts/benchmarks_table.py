@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Writes BENCHMARKS.md (on stdout) from the results scripts/benchmarks.sh leaves in WORK:
-WORK/meta, and WORK/r/<members>/<round>/<system>/<workload>.json|.load, rss."""
+WORK/meta, WORK/runs (one line per run: time|name|load average|other processes' cores|
+rustc count), and WORK/r/<members>/<round>/<system>/: <workload>.json (etcd-rs bench
+--output json), <workload>.json.cpu (wall s, client CPU s, members' CPU s, others' CPU s,
+others' cores) and rss (peak RSS of the members, KiB)."""
 
 import json
 import os
@@ -42,6 +45,16 @@ ROWS = [
       ("event p99 ms", pct("p99", "watch_from_send"), False),
       ("put p99 ms", pct("p99", "put"), False)]),
 ]
+
+
+def cpu(members, rnd, system, name):
+    """(wall s, client CPU s, members' CPU s, others' CPU s, others' cores)."""
+    text = read(members, rnd, system, name, ".json.cpu")
+    return tuple(map(float, text.split())) if text else None
+
+
+def requests_of(d):
+    return d["put"]["count"] if d.get("name") == "watch-latency" else d["count"]
 
 
 def load_json(members, rnd, system, name):
@@ -89,28 +102,34 @@ w(f"- data dirs on: {fs}")
 w(f"- load average (1, 5, 15 min): {load_before} at the start, {load_after} at the end; "
   f"rustc processes running: {rustc_before} at the start, {rustc_after} at the end")
 if shared:
-    w("- **the machine was shared**: other builds and tests ran during the benchmark (see the "
-      "load average at the start of each run in the tables); the client shares the cores "
-      "with the servers too. Read the ratios as indications, not as precise figures.")
+    w("- **the machine was shared**: other builds and tests ran during the benchmark (the "
+      "tables give the cores other processes used during each workload, the list of runs at "
+      "the end the load average at the start of each); the client shares the cores with the "
+      "servers too. Read the ratios as indications, not as precise figures.")
 w(f"- servers: {etcd_version}; {etcd_rs_version}")
 w(f"- rounds: {rounds}; scale of the totals: {scale}; order: {order}\n")
 
 for members in members_list.split():
     w(f"## {members} member{'s' if members != '1' else ''}\n")
-    w("| workload | metric | etcd | etcd-rs | etcd-rs / etcd | load at start (etcd / etcd-rs) |")
+    w("| workload | metric | etcd | etcd-rs | etcd-rs / etcd | "
+      "other processes' cores (etcd / etcd-rs) |")
     w("|---|---|---|---|---|---|")
     for name, label, metrics in ROWS:
-        runs = {s: [load_json(members, r, s, name) for r in rnds] for s in SYSTEMS}
-        if any(d is None for s in SYSTEMS for d in runs[s]):
+        # Per system, one (report, cpu figures) per round.
+        runs = {s: [(load_json(members, r, s, name), cpu(members, r, s, name)) for r in rnds]
+                for s in SYSTEMS}
+        if any(d is None or c is None for s in SYSTEMS for d, c in runs[s]):
             continue
-        loads = " / ".join(
-            ",".join(read(members, r, s, name, ".load") or "?" for r in rnds) for s in SYSTEMS)
-        for i, (metric, get, _) in enumerate(metrics):
-            e = statistics.median(get(d) for d in runs["etcd"])
-            r = statistics.median(get(d) for d in runs["etcd-rs"])
+        others = " / ".join(f"{statistics.median(c[4] for _, c in runs[s]):.2f}"
+                            for s in SYSTEMS)
+        cpu_label = "server CPU µs / put" if name == "watch" else "server CPU µs / request"
+        rows = [(metric, lambda d, c, get=get: get(d)) for metric, get, _ in metrics]
+        rows.append((cpu_label, lambda d, c: c[2] / requests_of(d) * 1e6))
+        for i, (metric, get) in enumerate(rows):
+            e, r = (statistics.median(get(d, c) for d, c in runs[s]) for s in SYSTEMS)
             ratio = f"{r / e:.2f}" if e > 0 else "n/a"
             w(f"| {label if i == 0 else ''} | {metric} | {fmt(e)} | {fmt(r)} | {ratio} | "
-              f"{loads if i == 0 else ''} |")
+              f"{others if i == 0 else ''} |")
     lg = {s: [read(members, r, s, "loadgen-put-100", ".json") for r in rnds] for s in SYSTEMS}
     if all(x is not None for s in SYSTEMS for x in lg[s]):
         e = statistics.median(json.loads(x)["rps"] for x in lg["etcd"])
@@ -145,5 +164,16 @@ w("The watch-latency figures are each event's arrival after its put was sent (co
   "and fan-out to 100 watchers on 10 streams); etcd's own figure, from the put's "
   "acknowledgement, is mostly 0 on one machine because both servers send events before "
   "they answer the put. Peak RSS is `VmHWM` of each member process at the end of the runs, "
-  "summed over members.")
+  "summed over members. Server CPU is the members' user and system time during the "
+  "workload (`/proc/<pid>/stat`) divided by the requests (puts for watch-latency); other "
+  "processes' cores are the machine's busy time (`/proc/stat`) minus the members' and the "
+  "client's, over the workload's wall time.\n")
+w("## Runs\n")
+w("In the order they ran; the load average is the 1-minute one at the start of the run "
+  "(it includes the previous runs' own load).\n")
+w("| end | run | load average | other processes' cores | rustc processes |")
+w("|---|---|---|---|---|")
+for line in open(os.path.join(work, "runs")).read().splitlines():
+    end, name, load, others, rustc = line.split("|")
+    w(f"| {end} | {name} | {load} | {others} | {rustc} |")
 print("\n".join(out))
