@@ -15,6 +15,8 @@
 #        LOADGEN=<path>       if set to a built ../shared/bench/loadgen, also runs the
 #                             yardstick's put (100 clients) against both, as a cross-check
 #        PORT=24379           base port (cluster-lib.sh: member i on PORT+2i, PORT+2i+1)
+#        RESULTS=<dir>        keep the raw results there (the table is made again with
+#                             scripts/benchmarks_table.py <dir> > BENCHMARKS.md)
 # needs: etcd, etcdctl, curl, python3, GNU time (/usr/bin/time), a release build
 # (cargo build --release).
 #
@@ -151,5 +153,9 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
     printf '%s\n' "${order_log[@]}" | paste -sd ';'
     printf '%s\n' "${workloads[@]}"
 } >"$work/meta"
+if [ -n "${RESULTS:-}" ]; then
+    mkdir -p "$RESULTS"
+    cp -r "$work/r" "$work/meta" "$work/runs" "$RESULTS"/
+fi
 python3 scripts/benchmarks_table.py "$work" >"$out"
 echo "wrote $out" >&2

@@ -47,7 +47,7 @@ ROWS = [
 ]
 
 
-def cpu(members, rnd, system, name):
+def cpu_of(members, rnd, system, name):
     """(wall s, client CPU s, members' CPU s, others' CPU s, others' cores)."""
     text = read(members, rnd, system, name, ".json.cpu")
     return tuple(map(float, text.split())) if text else None
@@ -107,7 +107,7 @@ if shared:
       "the end the load average at the start of each); the client shares the cores with the "
       "servers too. Read the ratios as indications, not as precise figures.")
 w(f"- servers: {etcd_version}; {etcd_rs_version}")
-w(f"- rounds: {rounds}; scale of the totals: {scale}; order: {order}\n")
+w(f"- rounds: {rounds}; scale of the totals: {scale}; order: {order.replace(';', '; ')}\n")
 
 for members in members_list.split():
     w(f"## {members} member{'s' if members != '1' else ''}\n")
@@ -116,7 +116,7 @@ for members in members_list.split():
     w("|---|---|---|---|---|---|")
     for name, label, metrics in ROWS:
         # Per system, one (report, cpu figures) per round.
-        runs = {s: [(load_json(members, r, s, name), cpu(members, r, s, name)) for r in rnds]
+        runs = {s: [(load_json(members, r, s, name), cpu_of(members, r, s, name)) for r in rnds]
                 for s in SYSTEMS}
         if any(d is None or c is None for s in SYSTEMS for d, c in runs[s]):
             continue

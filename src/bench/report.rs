@@ -18,6 +18,10 @@ const HISTOGRAM_BUCKETS: usize = 10;
 /// Width of the longest histogram bar, in characters.
 const HISTOGRAM_BAR_WIDTH_MAX: usize = 40;
 
+/// Most latencies a recorder makes room for up front (8 MiB); past it the list grows as
+/// needed, so that a huge `--total` does not reserve its memory before the first request.
+pub const PREALLOCATED_LATENCIES_MAX: usize = 1 << 20;
+
 /// What one client (or the whole run, once merged) saw.
 #[derive(Debug, Default, Clone)]
 pub struct Recorder {
@@ -27,10 +31,11 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// An empty recorder with room for `capacity` latencies.
+    /// An empty recorder with room for `capacity` latencies (at most
+    /// [`PREALLOCATED_LATENCIES_MAX`] reserved at once).
     pub fn with_capacity(capacity: usize) -> Recorder {
         Recorder {
-            latencies: Vec::with_capacity(capacity),
+            latencies: Vec::with_capacity(capacity.min(PREALLOCATED_LATENCIES_MAX)),
             errors: BTreeMap::new(),
         }
     }

@@ -24,7 +24,7 @@ use super::conn;
 use super::flags::{Global, WatchLatencyFlags};
 use super::keys::{Rng, printable};
 use super::progress::Progress;
-use super::report::{Recorder, Report};
+use super::report::{PREALLOCATED_LATENCIES_MAX, Recorder, Report};
 use super::requests::REQUEST_TIMEOUT;
 use crate::pb::etcdserverpb::kv_client::KvClient;
 use crate::pb::etcdserverpb::watch_client::WatchClient;
@@ -99,7 +99,7 @@ pub async fn run(
     let mut puts = Recorder::with_capacity(flags.put_total as usize);
     // Revision of each acknowledged put -> (sent, acknowledged).
     let mut acked: HashMap<i64, (Instant, Instant)> =
-        HashMap::with_capacity(flags.put_total as usize);
+        HashMap::with_capacity((flags.put_total as usize).min(PREALLOCATED_LATENCIES_MAX));
     let started = Instant::now();
     for i in 0..flags.put_total {
         tokio::time::sleep_until((started + interval.mul_f64(i as f64)).into()).await;
@@ -234,7 +234,7 @@ async fn open_stream(
 
 /// Receives the stream's PUT events until `expected` have come or the stream ends.
 async fn receive(mut stream: Stream, expected: usize, done: Arc<AtomicU64>) -> Received {
-    let mut events = Vec::with_capacity(expected);
+    let mut events = Vec::with_capacity(expected.min(PREALLOCATED_LATENCIES_MAX));
     let mut error = None;
     while events.len() < expected {
         match stream.responses.message().await {
