@@ -148,7 +148,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
     uname -sr
     df -T "$work" | awk 'NR == 2 {print $2}'
     "$etcd" --version | head -1
-    "$etcd_rs" --version | head -1
+    echo "$("$etcd_rs" --version | head -1) (commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
     echo "$scale|$rounds|$members_list"
     printf '%s\n' "${order_log[@]}" | paste -sd ';'
     printf '%s\n' "${workloads[@]}"

@@ -75,6 +75,15 @@ def errors_of(d):
     return d["errors"]
 
 
+def spread(values):
+    """The median, and with several rounds the range: `1,234 (1,100–1,300)`."""
+    values = list(values)
+    text = fmt(statistics.median(values))
+    if len(values) > 1:
+        text += f" ({fmt(min(values))}–{fmt(max(values))})"
+    return text
+
+
 def fmt(x):
     if x >= 1000:
         return f"{x:,.0f}"
@@ -93,7 +102,7 @@ w("Produced by `scripts/benchmarks.sh` (reproduce: `cargo build --release && "
   "scripts/benchmarks.sh`). Both systems run on this machine in the same run, started with "
   "the same flags by `scripts/cluster-lib.sh`, and both are measured by the same client, "
   "`etcd-rs bench` (etcd's `benchmark` flags, see `etcd-rs bench --help`). Figures are "
-  "medians over the rounds; ratios are etcd-rs / etcd (above 1 is better for requests/s, "
+  "medians over the rounds, with the lowest and highest round in brackets; ratios are etcd-rs / etcd (above 1 is better for requests/s, "
   "below 1 is better for latencies and memory).\n")
 w("## Machine\n")
 w(f"- date: {started}")
@@ -126,20 +135,21 @@ for members in members_list.split():
         rows = [(metric, lambda d, c, get=get: get(d)) for metric, get, _ in metrics]
         rows.append((cpu_label, lambda d, c: c[2] / requests_of(d) * 1e6))
         for i, (metric, get) in enumerate(rows):
-            e, r = (statistics.median(get(d, c) for d, c in runs[s]) for s in SYSTEMS)
-            ratio = f"{r / e:.2f}" if e > 0 else "n/a"
-            w(f"| {label if i == 0 else ''} | {metric} | {fmt(e)} | {fmt(r)} | {ratio} | "
+            e, r = ([get(d, c) for d, c in runs[s]] for s in SYSTEMS)
+            e_median, r_median = statistics.median(e), statistics.median(r)
+            ratio = f"{r_median / e_median:.2f}" if e_median > 0 else "n/a"
+            w(f"| {label if i == 0 else ''} | {metric} | {spread(e)} | {spread(r)} | {ratio} | "
               f"{others if i == 0 else ''} |")
     lg = {s: [read(members, r, s, "loadgen-put-100", ".json") for r in rnds] for s in SYSTEMS}
     if all(x is not None for s in SYSTEMS for x in lg[s]):
-        e = statistics.median(json.loads(x)["rps"] for x in lg["etcd"])
-        r = statistics.median(json.loads(x)["rps"] for x in lg["etcd-rs"])
-        w(f"| put, 100 clients (yardstick: loadgen) | requests/s | {fmt(e)} | {fmt(r)} | "
-          f"{r / e:.2f} | |")
-    rss = {s: statistics.median(int(read(members, r, s, "", "rss") or 0) / 1024 for r in rnds)
-           for s in SYSTEMS}
-    w(f"| all of the above | peak RSS MiB, sum of members | {fmt(rss['etcd'])} | "
-      f"{fmt(rss['etcd-rs'])} | {rss['etcd-rs'] / rss['etcd']:.2f} | |")
+        e, r = ([json.loads(x)["rps"] for x in lg[s]] for s in SYSTEMS)
+        ratio = statistics.median(r) / statistics.median(e)
+        w(f"| put, 100 clients (yardstick: loadgen) | requests/s | {spread(e)} | {spread(r)} | "
+          f"{ratio:.2f} | |")
+    rss = {s: [int(read(members, r, s, "", "rss") or 0) / 1024 for r in rnds] for s in SYSTEMS}
+    ratio = statistics.median(rss["etcd-rs"]) / statistics.median(rss["etcd"])
+    w(f"| all of the above | peak RSS MiB, sum of members | {spread(rss['etcd'])} | "
+      f"{spread(rss['etcd-rs'])} | {ratio:.2f} | |")
     failed = [(s, name, errors_of(load_json(members, r, s, name)))
               for s in SYSTEMS for name, _, _ in ROWS for r in rnds]
     failed = [f for f in failed if f[2]]
