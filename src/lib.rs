@@ -1,6 +1,8 @@
 //! etcd-rs: a drop-in replacement for etcd, written in Rust.
 //!
 //! # Layout
+//! - [`bench`]: `etcd-rs bench`, the load generator with etcd's `benchmark` subcommands
+//!   and flags.
 //! - [`config`]: the member configuration, read from etcd's flags, `ETCD_*` environment
 //!   variables and YAML config file exactly as etcd 3.4 reads them; `etcd-rs dev` options.
 //! - [`raft`]: the pure Raft consensus core (no I/O, no clock, seeded randomness).
@@ -30,6 +32,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod lease;
 pub mod linearizability;

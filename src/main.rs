@@ -6,6 +6,8 @@
 //!   process, client ports 2379, 22379, 32379, ...
 //! - `etcd-rs sim [--seeds N] [--first S]` / `etcd-rs sim --seed S [--trace]`: the
 //!   deterministic cluster simulation.
+//! - `etcd-rs bench <put|range|txn-put|watch-latency> [flags]`: the load generator, with
+//!   the flags of etcd's `benchmark` tool.
 
 use std::process::ExitCode;
 
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
             }
         },
         Some("dev") => dev(&args[1..]),
+        Some("bench") => etcd_rs::bench::main(&args[1..]),
         _ => member(&args),
     }
 }
