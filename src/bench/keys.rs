@@ -4,14 +4,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::flags::KeyFlags;
 
-/// SplitMix64: small, fast and good enough to spread keys; not for anything secret.
+/// The load's random numbers: the raft core's seeded SplitMix64 (not for anything secret).
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(crate::raft::SeededRng);
 
 impl Rng {
     /// A generator started from `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(crate::raft::SeededRng::new(seed))
     }
 
     /// A generator seeded from the clock and `stream` (e.g. a client's number), so that
@@ -23,19 +23,9 @@ impl Rng {
         Rng::new(nanos ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
     }
 
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// A number in `[0, n)`; `n` MUST be positive.
     pub fn below(&mut self, n: u64) -> u64 {
-        // Lemire's multiply-shift: no modulo bias worth measuring for key choice.
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+        self.0.range(0, n)
     }
 }
 

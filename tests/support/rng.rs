@@ -1,14 +1,14 @@
 //! A small seeded generator for the fault tests: a seed printed at the start chooses the
 //! same faults again (the processes' timing still varies from run to run).
 
-/// splitmix64: tiny, and every seed (0 included) gives a good sequence.
+/// The raft core's seeded SplitMix64, with what the fault tests draw.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub struct Rng(etcd_rs::raft::SeededRng);
 
 impl Rng {
     /// A generator starting from `seed`.
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(etcd_rs::raft::SeededRng::new(seed))
     }
 
     /// A seed from the clock, for runs that do not ask for one.
@@ -20,16 +20,12 @@ impl Rng {
 
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// A number in `[0, n)`; `n` MUST be positive.
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+        self.0.range(0, n)
     }
 
     /// A number in `[lo, hi]`.
