@@ -34,6 +34,11 @@
 //!    leader count its own copy of new entries toward the commit quorum, so an entry is
 //!    never committed on the strength of a write that is not on disk.
 //!
+//! One exception to the order of steps 2 and 3 (Raft thesis §10.2.1): a leader whose
+//! current term is already durable MAY send its messages before step 2 completes, since
+//! followers persist before they acknowledge and the leader counts its own copy only at
+//! `advance`. The member's RaftNode and the simulation do so.
+//!
 //! `ready` MUST NOT be called again before `advance`. Inputs may be fed between the two.
 //! The driver MAY apply committed entries after `advance` (on another thread); it MUST
 //! then apply them in order and report with `applied_to`.
