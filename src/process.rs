@@ -7,6 +7,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
+use crate::api::http::DevRefusal;
 use crate::config::MemberConfig;
 use crate::server::handle::{Identity, Limits, MemberInfo};
 use crate::server::member::{
@@ -472,50 +473,42 @@ impl crate::api::http::DevFaults for DevMembers {
             .map(|(p, _)| p.spec.identity.member_id)
     }
 
-    fn stop(&self, name: &str) -> Result<String, String> {
+    fn stop(&self, name: &str) -> Result<String, DevRefusal> {
         if self.ephemeral {
-            return Err(
+            return Err(DevRefusal::Refused(
                 "the members of an --ephemeral cluster keep their state in memory: stopping one would lose it (isolate it instead)".into(),
-            );
+            ));
         }
-        let launcher = self.launcher.get().ok_or("not started yet")?;
+        let launcher = self.launcher()?;
         let mut members = self.lock();
         let (_, launched) = find(&mut members, name)?;
         let launched = launched
             .take()
-            .ok_or_else(|| format!("{name} is stopped already"))?;
+            .ok_or_else(|| DevRefusal::Refused(format!("{name} is stopped already")))?;
         launcher.stop(launched);
         Ok(format!("stopped {name}"))
     }
 
-    fn start(&self, name: &str) -> Result<String, String> {
-        let launcher = self.launcher.get().ok_or("not started yet")?;
+    fn start(&self, name: &str) -> Result<String, DevRefusal> {
+        let launcher = self.launcher()?;
         let mut members = self.lock();
         let (planned, launched) = find(&mut members, name)?;
         if launched.is_some() {
-            return Err(format!("{name} is running already"));
+            return Err(DevRefusal::Refused(format!("{name} is running already")));
         }
-        // The previous run's store closes as its actors finish stopping.
-        let mut last = String::new();
-        for _ in 0..50 {
-            let started = bind_all(&planned.client_listen).and_then(|client| {
-                let bound = Bound {
-                    client,
-                    peer: Vec::new(),
-                    metrics: bind_all(&planned.metrics_listen)?,
-                };
-                launcher.launch(planned, bound)
-            });
-            match started {
-                Ok(started) => {
-                    *launched = Some(started);
-                    return Ok(format!("started {name}"));
-                }
-                Err(e) => last = e.to_string(),
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!("cannot start {name}: {last}"))
+        // The previous run's ports and store close as its actors finish stopping: until
+        // then this fails, and the caller tries again.
+        let started = bind_all(&planned.client_listen).and_then(|client| {
+            let bound = Bound {
+                client,
+                peer: Vec::new(),
+                metrics: bind_all(&planned.metrics_listen)?,
+            };
+            launcher.launch(planned, bound)
+        });
+        let started = started.map_err(|e| DevRefusal::Busy(format!("cannot start {name}: {e}")))?;
+        *launched = Some(started);
+        Ok(format!("started {name}"))
     }
 }
 
@@ -523,14 +516,20 @@ impl crate::api::http::DevFaults for DevMembers {
 fn find<'a>(
     members: &'a mut [(PlannedMember, Option<Launched>)],
     name: &str,
-) -> Result<&'a mut (PlannedMember, Option<Launched>), String> {
+) -> Result<&'a mut (PlannedMember, Option<Launched>), DevRefusal> {
     members
         .iter_mut()
         .find(|(p, _)| p.spec.identity.name == name)
-        .ok_or_else(|| format!("no member named {name}"))
+        .ok_or_else(|| DevRefusal::NoMember(name.to_string()))
 }
 
 impl DevMembers {
+    fn launcher(&self) -> Result<&Launcher, DevRefusal> {
+        self.launcher
+            .get()
+            .ok_or_else(|| DevRefusal::Busy("the dev cluster is still starting".into()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PlannedMember, Option<Launched>)>> {
         self.members
             .lock()

@@ -95,15 +95,30 @@ pub struct DevControl {
     pub members: std::sync::Arc<dyn DevFaults>,
 }
 
+/// Why a dev fault was not carried out.
+#[derive(Debug)]
+pub enum DevRefusal {
+    /// No member has that name (404).
+    NoMember(String),
+    /// Not now, and not by retrying: e.g. the member is stopped already (409).
+    Refused(String),
+    /// Not yet: the member's previous run still holds its ports or store; try again.
+    Busy(String),
+}
+
 /// What dev mode's process does for [`DevControl`].
 pub trait DevFaults: Send + Sync {
     /// The id of the member named `name`.
     fn id(&self, name: &str) -> Option<u64>;
     /// Stops member `name`: what happened, or why not.
-    fn stop(&self, name: &str) -> Result<String, String>;
-    /// Starts member `name` again: what happened, or why not.
-    fn start(&self, name: &str) -> Result<String, String>;
+    fn stop(&self, name: &str) -> Result<String, DevRefusal>;
+    /// One attempt to start member `name` again (MUST run on the actix System): what
+    /// happened, or why not.
+    fn start(&self, name: &str) -> Result<String, DevRefusal>;
 }
+
+/// Attempts to start a stopped member, a tenth of a second apart.
+const DEV_START_ATTEMPTS: usize = 50;
 
 /// Registers the dev routes (before [`configure`], whose default answers 404).
 pub fn configure_dev(config: &mut web::ServiceConfig) {
@@ -115,33 +130,44 @@ pub fn configure_dev(config: &mut web::ServiceConfig) {
         .route("/etcd-rs/dev/heal", web::post().to(dev_heal));
 }
 
-fn dev_answer(result: Result<String, String>) -> HttpResponse {
+fn dev_answer(result: Result<String, DevRefusal>) -> HttpResponse {
     match result {
         Ok(done) => HttpResponse::Ok().body(format!("{done}\n")),
-        Err(why) if why.starts_with("no member named") => {
-            HttpResponse::NotFound().body(format!("{why}\n"))
+        Err(DevRefusal::NoMember(name)) => {
+            HttpResponse::NotFound().body(format!("no member named {name}\n"))
         }
-        Err(why) => HttpResponse::Conflict().body(format!("{why}\n")),
+        Err(DevRefusal::Refused(why) | DevRefusal::Busy(why)) => {
+            HttpResponse::Conflict().body(format!("{why}\n"))
+        }
     }
 }
 
-fn member_id(control: &DevControl, name: &str) -> Result<crate::raft::NodeId, String> {
+fn member_id(control: &DevControl, name: &str) -> Result<crate::raft::NodeId, DevRefusal> {
     control
         .members
         .id(name)
         .map(crate::raft::NodeId)
-        .ok_or_else(|| format!("no member named {name}"))
+        .ok_or_else(|| DevRefusal::NoMember(name.to_string()))
 }
 
 async fn dev_stop(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
     let members = control.members.clone();
     let result = web::block(move || members.stop(&name)).await;
-    dev_answer(result.unwrap_or_else(|e| Err(e.to_string())))
+    dev_answer(result.unwrap_or_else(|e| Err(DevRefusal::Refused(e.to_string()))))
 }
 
 async fn dev_start(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
-    // Starting a member starts actors: it runs here, on the actix System's thread.
-    dev_answer(control.members.start(&name))
+    // Starting a member starts actors: it runs here, on the actix System's thread,
+    // waiting between attempts without blocking it.
+    let mut result = control.members.start(&name);
+    for _ in 1..DEV_START_ATTEMPTS {
+        if !matches!(result, Err(DevRefusal::Busy(_))) {
+            break;
+        }
+        actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+        result = control.members.start(&name);
+    }
+    dev_answer(result)
 }
 
 async fn dev_isolate(control: web::Data<DevControl>, name: web::Path<String>) -> HttpResponse {
