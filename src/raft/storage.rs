@@ -172,6 +172,23 @@ impl MemStorage {
         Ok(())
     }
 
+    /// Frees the data of the stored entries in `[low, high)`, keeping their index, term
+    /// and type. For a cache in front of a disk that still holds the data: afterwards
+    /// `entries` answers those entries with empty data, and the cache MUST fill them in.
+    pub fn evict_data(&mut self, low: LogIndex, high: LogIndex) {
+        let first = self.offset().next();
+        let low = low.max(first);
+        let end = (self.offset() + self.entries.len() as u64).next();
+        let high = high.min(end);
+        if low >= high {
+            return;
+        }
+        let (from, to) = ((low - first) as usize, (high - first) as usize);
+        for entry in &mut self.entries[from..to] {
+            entry.data = Vec::new();
+        }
+    }
+
     /// All entries currently stored (for checks and tests).
     pub fn all_entries(&self) -> &[Entry] {
         &self.entries

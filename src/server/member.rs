@@ -230,7 +230,8 @@ where
         })
     };
     applier.do_send(ConnectWatch(watch.clone().recipient()));
-    let writer = RaftLog::start(log, metrics.clone());
+    let log_arbiter = Arbiter::new();
+    let writer = RaftLog::start(log, metrics.clone(), &log_arbiter.handle());
     let raft_arbiter = Arbiter::new();
     let (transport, reports): (Arc<dyn super::transport::Transport>, _) = match &network {
         PeerNetwork::InProcess(network) => (Arc::new((*network).clone()), None),
@@ -352,7 +353,7 @@ where
     );
     Ok(RunningMember {
         handle,
-        arbiters: vec![applier_arbiter, raft_arbiter, watch_arbiter],
+        arbiters: vec![applier_arbiter, raft_arbiter, watch_arbiter, log_arbiter],
         peer_tasks,
         transport: tcp_transport,
     })

@@ -33,17 +33,22 @@ pub struct RaftLog<S: LogStore> {
 }
 
 impl<S: LogStore> RaftLog<S> {
-    /// Starts the writer on a dedicated thread.
-    pub fn start(store: S, metrics: std::sync::Arc<crate::metrics::MemberMetrics>) -> Addr<Self> {
-        SyncArbiter::start(1, move || RaftLog {
-            store: store.clone(),
-            metrics: metrics.clone(),
-        })
+    /// Starts the writer on `arbiter`, which MUST be dedicated to it: its handlers block on
+    /// fjall and fsync. A plain actor on its own arbiter, not a `SyncArbiter`: a
+    /// `SyncArbiter`'s messages pass through a dispatcher on the System's thread, one more
+    /// thread wake-up on every write's path (two hops instead of one; measured in
+    /// BENCHMARKS.md's profile notes).
+    pub fn start(
+        store: S,
+        metrics: std::sync::Arc<crate::metrics::MemberMetrics>,
+        arbiter: &actix::ArbiterHandle,
+    ) -> Addr<Self> {
+        RaftLog::start_in_arbiter(arbiter, move |_| RaftLog { store, metrics })
     }
 }
 
 impl<S: LogStore> Actor for RaftLog<S> {
-    type Context = SyncContext<Self>;
+    type Context = Context<Self>;
 }
 
 impl<S: LogStore> Handler<Persist> for RaftLog<S> {

@@ -49,7 +49,7 @@
 //! # Threads
 //!
 //! fjall is synchronous and may block on fsync: call every write from a dedicated thread
-//! (a `SyncArbiter` or `web::block`), never from an async thread that serves the network.
+//! (an actor on its own arbiter, or `web::block`), never from an async thread that serves the network.
 
 mod codec;
 mod crc;
@@ -91,9 +91,32 @@ pub struct MemberStore {
     backend: FjallBackend,
 }
 
-fn open_keyspace(db: &Database, name: &str) -> Result<Keyspace, StorageError> {
-    db.keyspace(name, KeyspaceCreateOptions::default)
-        .map_err(|e| StorageError::Other(format!("opening keyspace {name}: {e}")))
+/// fjall's memory budget. fjall's defaults (a 64 MiB memtable per keyspace and a 32 MiB
+/// block cache) would make the memtables alone larger than etcd's whole resident set;
+/// these bounds keep a member small. Memtable sizes are recorded when a keyspace is
+/// created: a data dir keeps the sizes it was created with.
+///
+/// The raft log's entries are also in [`DiskRaftStorage`]'s cache, and are deleted after
+/// each snapshot: its memtable only buffers writes before they reach a segment.
+const RAFT_LOG_MEMTABLE_BYTES: u64 = 4 << 20;
+/// The MVCC records: a put's previous value is read back from here (or the block cache).
+const KV_MEMTABLE_BYTES: u64 = 8 << 20;
+/// The small keyspaces (hard state, snapshot metadata, meta).
+const SMALL_MEMTABLE_BYTES: u64 = 1 << 20;
+/// Blocks read from segments: a put's previous record and ranges over flushed data.
+const BLOCK_CACHE_BYTES: u64 = 8 << 20;
+
+fn open_keyspace(db: &Database, name: &str, memtable_bytes: u64) -> Result<Keyspace, StorageError> {
+    let memtable_bytes = env_bytes(&format!("ETCD_RS_DEBUG_MEMTABLE_{}", name.to_uppercase()))
+        .unwrap_or(memtable_bytes);
+    db.keyspace(name, || {
+        KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes)
+    })
+    .map_err(|e| StorageError::Other(format!("opening keyspace {name}: {e}")))
+}
+
+fn env_bytes(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.parse().ok()
 }
 
 impl MemberStore {
@@ -101,13 +124,17 @@ impl MemberStore {
     /// verifies the raft log (see [`DiskRaftStorage::open`] for the errors).
     pub fn open(data_dir: impl AsRef<Path>) -> Result<MemberStore, StorageError> {
         let path = data_dir.as_ref().join(MEMBER_DIR);
-        let db = Database::builder(&path).open().map_err(|e| {
-            StorageError::Other(format!("opening database {}: {e}", path.display()))
-        })?;
-        let raft_log = open_keyspace(&db, RAFT_LOG_KEYSPACE)?;
-        let raft_state = open_keyspace(&db, RAFT_STATE_KEYSPACE)?;
-        let kv = open_keyspace(&db, KV_KEYSPACE)?;
-        let meta = open_keyspace(&db, META_KEYSPACE)?;
+        let cache_bytes = env_bytes("ETCD_RS_DEBUG_CACHE").unwrap_or(BLOCK_CACHE_BYTES);
+        let db = Database::builder(&path)
+            .cache_size(cache_bytes)
+            .open()
+            .map_err(|e| {
+                StorageError::Other(format!("opening database {}: {e}", path.display()))
+            })?;
+        let raft_log = open_keyspace(&db, RAFT_LOG_KEYSPACE, RAFT_LOG_MEMTABLE_BYTES)?;
+        let raft_state = open_keyspace(&db, RAFT_STATE_KEYSPACE, SMALL_MEMTABLE_BYTES)?;
+        let kv = open_keyspace(&db, KV_KEYSPACE, KV_MEMTABLE_BYTES)?;
+        let meta = open_keyspace(&db, META_KEYSPACE, SMALL_MEMTABLE_BYTES)?;
         let raft = DiskRaftStorage::open(db.clone(), raft_log, raft_state)?;
         let backend = FjallBackend::new(db.clone(), kv, meta);
         Ok(MemberStore {

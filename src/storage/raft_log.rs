@@ -9,9 +9,13 @@
 //! Encoding and checksums are in [`super::codec`].
 //!
 //! Memory: the cache holds every entry after the snapshot, as etcd's `MemoryStorage`
-//! does. Its size is bounded by compaction: the driver MUST call
+//! does, but only the last [`CACHE_DATA_ENTRIES_MAX`] keep their data in memory; older
+//! ones keep their index, term and type, and their data is read back from fjall when
+//! asked for (a follower far behind, an applier far behind). With etcd's default
+//! `--snapshot-count` of 100,000 entries this is most of a member's memory otherwise.
+//! The number of entries is bounded by compaction: the driver MUST call
 //! [`DiskRaftStorage::compact`] regularly (etcd keeps a few thousand entries after each
-//! snapshot), or the log grows in memory as it does on disk.
+//! snapshot), or the log grows as it does on disk.
 //!
 //! Invariant (kept by every write, checked at open): the `raft_log` keyspace holds
 //! exactly the entries `snapshot index + 1 ..= last index`, contiguous, each under its
@@ -23,7 +27,7 @@
 //! [`DiskRaftStorage`] is a cheap handle (`Clone`): the `RaftNode` actor reads through
 //! [`Storage`]; a dedicated writer thread calls [`DiskRaftStorage::persist`] and
 //! [`DiskRaftStorage::compact`]. Writes are synchronous fjall calls that may fsync: they
-//! MUST run on that dedicated thread (a `SyncArbiter`), never on an async thread that
+//! MUST run on that dedicated thread (the RaftLog actor's own arbiter), never on an async thread that
 //! also serves the network.
 //!
 //! A write holds the writer lock for its whole duration but takes the cache lock only
@@ -31,6 +35,7 @@
 //! readers are never blocked behind an fsync, and they only ever see what is durable
 //! (the entries still being written are in the core's unstable log anyway).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use fjall::{Database, Keyspace, PersistMode};
@@ -40,6 +45,11 @@ use crate::raft::{
     ConfState, Entry, HardState, LogIndex, MemStorage, NodeId, RaftState, Snapshot,
     SnapshotMetadata, Storage, StorageError, Term,
 };
+
+/// How many of the last entries keep their data in the cache. Raft reads the newest
+/// entries (replication to followers that keep up, entries to apply): 10,000 entries
+/// cover about a second of writes at full speed, so those reads stay in memory.
+pub const CACHE_DATA_ENTRIES_MAX: u64 = 10_000;
 
 /// `raft_state` key of the hard state.
 const HARD_STATE_KEY: &[u8] = b"hard_state";
@@ -85,8 +95,18 @@ impl LogWrite {
 /// writes that succeeded.
 #[derive(Clone)]
 pub struct DiskRaftStorage {
-    /// The stable log, hard state and snapshot, exactly as on disk.
+    /// The stable log, hard state and snapshot, exactly as on disk, except that entries
+    /// below `evicted_below` have no data in memory.
     cache: Arc<RwLock<MemStorage>>,
+    /// Invariant: every cached entry with an index below it has its data evicted, every
+    /// one at or above it has its data. Changed only under the cache's write lock, read
+    /// under its read lock, so it always matches the cache.
+    evicted_below: Arc<AtomicU64>,
+    /// Where evicted data is read back from (reads never take the writer lock).
+    log: Keyspace,
+    /// How many of the last entries keep their data: [`CACHE_DATA_ENTRIES_MAX`], smaller
+    /// in tests.
+    cache_data_entries: u64,
     /// The fjall handles and the poison state; held for the whole of a write.
     writer: Arc<Mutex<Writer>>,
 }
@@ -214,6 +234,49 @@ fn load(log: &Keyspace, state: &Keyspace) -> Result<MemStorage, StorageError> {
     Ok(cache)
 }
 
+/// Evicts the data of the entries older than the last `keep` (at least 1), from
+/// `evicted_below` on, and moves `evicted_below` past them. MUST be called under the
+/// cache's write lock.
+fn evict(cache: &mut MemStorage, evicted_below: &AtomicU64, keep: u64) -> Result<(), StorageError> {
+    let keep_from = cache
+        .last_index()?
+        .0
+        .saturating_sub(keep.max(1) - 1)
+        .max(cache.first_index()?.0);
+    let from = evicted_below.load(Ordering::Relaxed);
+    if keep_from > from {
+        cache.evict_data(LogIndex(from), LogIndex(keep_from));
+        evicted_below.store(keep_from, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// The entry `cached` (whose data was evicted) as read back from disk: the next item of
+/// a range read over the evicted entries. The entry was durable when it was cached, so
+/// a missing record means a compaction removed it since (`Compacted`, as if the read
+/// had come a moment later); a record of another term would mean the log changed under
+/// a read of its stable part, which Raft never does.
+fn read_back(item: Option<fjall::Guard>, cached: &Entry) -> Result<Entry, StorageError> {
+    let Some(item) = item else {
+        return Err(StorageError::Compacted);
+    };
+    let (key, value) = item
+        .into_inner()
+        .map_err(|e| disk_error("reading raft log", e))?;
+    let index = codec::index_of_key(&key).map_err(|e| corrupt_entry(cached.index, e))?;
+    if index > cached.index {
+        return Err(StorageError::Compacted);
+    }
+    let entry = codec::decode_entry(&value).map_err(|e| corrupt_entry(index, e))?;
+    if entry.index != cached.index || entry.term != cached.term {
+        return Err(StorageError::Other(format!(
+            "raft log entry {} (term {}) changed on disk while being read: found index {} term {}",
+            cached.index, cached.term, entry.index, entry.term
+        )));
+    }
+    Ok(entry)
+}
+
 /// What a [`LogWrite`] does to the keys on disk, worked out before anything is written.
 struct Plan<'a> {
     /// The entries to insert (those above the snapshot index).
@@ -314,9 +377,14 @@ impl DiskRaftStorage {
     /// so a record that fails its checksum here was damaged after it was written and
     /// possibly acknowledged; see the module docs of `crate::storage`.
     pub fn open(db: Database, log: Keyspace, state: Keyspace) -> Result<Self, StorageError> {
-        let cache = load(&log, &state)?;
+        let mut cache = load(&log, &state)?;
+        let evicted_below = AtomicU64::new(cache.first_index()?.0);
+        evict(&mut cache, &evicted_below, CACHE_DATA_ENTRIES_MAX)?;
         Ok(DiskRaftStorage {
             cache: Arc::new(RwLock::new(cache)),
+            evicted_below: Arc::new(evicted_below),
+            log: log.clone(),
+            cache_data_entries: CACHE_DATA_ENTRIES_MAX,
             writer: Arc::new(Mutex::new(Writer {
                 db,
                 log,
@@ -472,12 +540,19 @@ impl DiskRaftStorage {
         let mut cache = self.write_cache()?;
         if let Some(snapshot) = &write.snapshot {
             cache.apply_snapshot(snapshot.clone())?;
+            self.evicted_below
+                .store(snapshot.metadata.index.0 + 1, Ordering::Relaxed);
+        }
+        if let Some(first) = plan.entries.first() {
+            // The entries from `first` on are replaced by ones that carry their data.
+            self.evicted_below
+                .fetch_min(first.index.0, Ordering::Relaxed);
         }
         cache.append(plan.entries)?;
         if let Some(hs) = plan.hard_state {
             cache.set_hard_state(hs);
         }
-        Ok(())
+        evict(&mut cache, &self.evicted_below, self.cache_data_entries)
     }
 
     /// Takes a snapshot of the state machine at `index` and drops the log up to it: the
@@ -544,6 +619,14 @@ impl DiskRaftStorage {
         result
     }
 
+    /// Test hook: keep the data of only the last `keep` entries in memory (from the next
+    /// write on), so that tests read evicted entries back from disk.
+    #[cfg(test)]
+    pub(crate) fn with_cache_data_entries(mut self, keep: u64) -> Self {
+        self.cache_data_entries = keep;
+        self
+    }
+
     /// Test hook: the next [`persist`](Self::persist) writes its batch without an fsync
     /// and then fails as a failed fsync would.
     #[cfg(test)]
@@ -565,7 +648,31 @@ impl Storage for DiskRaftStorage {
         high: LogIndex,
         max_size_bytes: u64,
     ) -> Result<Vec<Entry>, StorageError> {
-        self.read_cache()?.entries(low, high, max_size_bytes)
+        let cache = self.read_cache()?;
+        let evicted_below = LogIndex(self.evicted_below.load(Ordering::Relaxed));
+        if low >= evicted_below {
+            return cache.entries(low, high, max_size_bytes);
+        }
+        // The cached entries give the bounds and terms; the evicted data comes from disk.
+        let cached = cache.entries(low, high, u64::MAX)?;
+        let mut on_disk = self
+            .log
+            .range(codec::entry_key(low)..codec::entry_key(evicted_below));
+        let mut out = Vec::with_capacity(cached.len());
+        let mut size_bytes = 0;
+        for entry in cached {
+            let entry = if entry.index < evicted_below {
+                read_back(on_disk.next(), &entry)?
+            } else {
+                entry
+            };
+            size_bytes += entry.size_bytes();
+            if !out.is_empty() && size_bytes > max_size_bytes {
+                break;
+            }
+            out.push(entry);
+        }
+        Ok(out)
     }
 
     fn term(&self, index: LogIndex) -> Result<Term, StorageError> {

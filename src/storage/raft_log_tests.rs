@@ -504,6 +504,21 @@ fn assert_agree(disk: &DiskRaftStorage, model: &MemStorage, context: &str) {
         "last index {context}"
     );
     assert_eq!(all_entries(disk), all_entries(model), "entries {context}");
+    // Every sub-range, with size limits that cut it at each entry: the evicted entries
+    // read back from disk must be cut exactly where the model cuts.
+    let (first, last) = (model.first_index().unwrap(), model.last_index().unwrap());
+    for low in first.0..=last.0 {
+        for high in low + 1..=last.0 + 1 {
+            for max_size_bytes in [0, 30, 60, u64::MAX] {
+                let (low, high) = (LogIndex(low), LogIndex(high));
+                assert_eq!(
+                    disk.entries(low, high, max_size_bytes),
+                    model.entries(low, high, max_size_bytes),
+                    "entries [{low}, {high}) of at most {max_size_bytes} bytes {context}"
+                );
+            }
+        }
+    }
     assert_eq!(
         disk.initial_state(),
         model.initial_state(),
@@ -526,7 +541,10 @@ fn random_histories_agree_with_mem_storage_across_reopens() {
         let dir = TestDir::new(&format!("random-{seed}"));
         let mut rng = SeededRng::new(seed);
         let mut model = MemStorage::new();
-        let mut disk = open(&dir);
+        // How many entries keep their data in memory: seeds also read evicted entries
+        // back from disk, across truncations, snapshots and compactions.
+        let keep = [1, 2, 5, CACHE_DATA_ENTRIES_MAX][seed as usize % 4];
+        let mut disk = open(&dir).with_cache_data_entries(keep);
         for step in 0..80 {
             let context = format!("after step {step} of seed {seed}");
             match random_step(&mut rng, &model) {
@@ -558,7 +576,7 @@ fn random_histories_agree_with_mem_storage_across_reopens() {
                 Step::Reopen => {
                     reopens += 1;
                     drop(disk);
-                    disk = open(&dir);
+                    disk = open(&dir).with_cache_data_entries(keep);
                 }
             }
             assert_agree(&disk, &model, &context);
