@@ -93,6 +93,17 @@ def fmt(x):
 
 
 rnds = [str(r) for r in range(1, int(rounds) + 1)]
+# (members, workload, metric) -> etcd-rs / etcd, for the targets' table.
+ratios = {}
+# Issue 6's targets: (label, workload, metric, target, higher is better).
+TARGETS = [
+    ("put, 100 clients: requests/s", "put-100", "requests/s", 2.5, True),
+    ("put, 100 clients: p99", "put-100", "p99 ms", 0.5, False),
+    ("put, 1 client: p50", "put-1", "p50 ms", 0.5, False),
+    ("range linearizable: requests/s", "range-l", "requests/s", 4.0, True),
+    ("range serializable: requests/s", "range-s", "requests/s", 4.0, True),
+    ("peak RSS", "rss", "", 1 / 3, False),
+]
 shared = float(load_before.split()[0]) > 0.5 or int(rustc_before or 0) > 0 or \
     int(rustc_after or 0) > 0
 out = []
@@ -138,6 +149,8 @@ for members in members_list.split():
             e, r = ([get(d, c) for d, c in runs[s]] for s in SYSTEMS)
             e_median, r_median = statistics.median(e), statistics.median(r)
             ratio = f"{r_median / e_median:.2f}" if e_median > 0 else "n/a"
+            if e_median > 0:
+                ratios[(members, name, metric)] = r_median / e_median
             w(f"| {label if i == 0 else ''} | {metric} | {spread(e)} | {spread(r)} | {ratio} | "
               f"{others if i == 0 else ''} |")
     lg = {s: [read(members, r, s, "loadgen-put-100", ".json") for r in rnds] for s in SYSTEMS}
@@ -148,6 +161,7 @@ for members in members_list.split():
           f"{ratio:.2f} | |")
     rss = {s: [int(read(members, r, s, "", "rss") or 0) / 1024 for r in rnds] for s in SYSTEMS}
     ratio = statistics.median(rss["etcd-rs"]) / statistics.median(rss["etcd"])
+    ratios[(members, "rss", "")] = ratio
     w(f"| all of the above | peak RSS MiB, sum of members | {spread(rss['etcd'])} | "
       f"{spread(rss['etcd-rs'])} | {ratio:.2f} | |")
     failed = [(s, name, errors_of(load_json(members, r, s, name)))
@@ -159,6 +173,27 @@ for members in members_list.split():
     else:
         w("No request failed.\n")
 
+w("## Targets\n")
+w("The performance targets of issue 6, as ratios etcd-rs / etcd from the tables above. "
+  "Where one is not reached, `docs/profiles/README.md` gives the profile that explains "
+  "what is left.\n")
+cluster_sizes = members_list.split()
+w("| target | goal | " + " | ".join(f"{m} member{'s' if m != '1' else ''}"
+                                     for m in cluster_sizes) + " |")
+w("|---|---|" + "---|" * len(cluster_sizes))
+for label, name, metric, goal, higher in TARGETS:
+    cells = []
+    for members in cluster_sizes:
+        got = ratios.get((members, name, metric))
+        if got is None:
+            cells.append("not measured")
+            continue
+        reached = got >= goal if higher else got <= goal
+        cells.append(f"{got:.2f} ({'reached' if reached else 'not reached'})")
+    sign = "≥" if higher else "≤"
+    goal_text = "1/3" if name == "rss" else f"{goal:g}"
+    w(f"| {label} | {sign} {goal_text} | " + " | ".join(cells) + " |")
+w("")
 w("## Commands\n")
 w("Each system, for each cluster size: a fresh cluster (`cluster_start` in "
   "`scripts/cluster-lib.sh`: `--name m<i> --data-dir ... --listen-client-urls "

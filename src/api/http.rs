@@ -62,7 +62,11 @@ async fn metrics(member: web::Data<MemberHandle>) -> HttpResponse {
     // The gauges read from the member's state rather than set as it changes.
     let applied = member.applied().index.0;
     member.metrics.proposals_applied.set(applied as i64);
-    let committed = member.status().commit.0;
+    // The raft status is published after each Ready, the applied index after each batch:
+    // either may be the fresher. What is applied is committed, so committed is at least
+    // applied (committed minus applied, a dashboard panel, never goes below zero).
+    let committed = member.status().commit.0.max(applied);
+    member.metrics.proposals_committed.set(committed as i64);
     member
         .metrics
         .applier_lag

@@ -91,11 +91,17 @@ impl KeyIndex {
             self.modified
         );
         if self.generations.is_empty() {
+            // Most keys live one life: an exact first allocation (a plain push would
+            // reserve room for four generations of 48 bytes).
+            self.generations.reserve_exact(1);
             self.generations.push(Generation::default());
         }
         let g = self.last_generation_mut();
         if g.revs.is_empty() {
             g.created = rev;
+            // Likewise for the revisions: many keys are written once between compactions.
+            // With a million keys written once, the two are about 190 MB less.
+            g.revs.reserve_exact(1);
         }
         g.revs.push(rev);
         g.ver += 1;

@@ -96,27 +96,21 @@ pub struct MemberStore {
 /// these bounds keep a member small. Memtable sizes are recorded when a keyspace is
 /// created: a data dir keeps the sizes it was created with.
 ///
-/// The raft log's entries are also in [`DiskRaftStorage`]'s cache, and are deleted after
+/// The raft log's newest entries are also in [`DiskRaftStorage`]'s cache, and all are deleted after
 /// each snapshot: its memtable only buffers writes before they reach a segment.
-const RAFT_LOG_MEMTABLE_BYTES: u64 = 4 << 20;
+const RAFT_LOG_MEMTABLE_BYTES: u64 = 2 << 20;
 /// The MVCC records: a put's previous value is read back from here (or the block cache).
-const KV_MEMTABLE_BYTES: u64 = 8 << 20;
+const KV_MEMTABLE_BYTES: u64 = 4 << 20;
 /// The small keyspaces (hard state, snapshot metadata, meta).
 const SMALL_MEMTABLE_BYTES: u64 = 1 << 20;
 /// Blocks read from segments: a put's previous record and ranges over flushed data.
-const BLOCK_CACHE_BYTES: u64 = 8 << 20;
+const BLOCK_CACHE_BYTES: u64 = 4 << 20;
 
 fn open_keyspace(db: &Database, name: &str, memtable_bytes: u64) -> Result<Keyspace, StorageError> {
-    let memtable_bytes = env_bytes(&format!("ETCD_RS_DEBUG_MEMTABLE_{}", name.to_uppercase()))
-        .unwrap_or(memtable_bytes);
     db.keyspace(name, || {
         KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes)
     })
     .map_err(|e| StorageError::Other(format!("opening keyspace {name}: {e}")))
-}
-
-fn env_bytes(name: &str) -> Option<u64> {
-    std::env::var(name).ok()?.parse().ok()
 }
 
 impl MemberStore {
@@ -124,9 +118,8 @@ impl MemberStore {
     /// verifies the raft log (see [`DiskRaftStorage::open`] for the errors).
     pub fn open(data_dir: impl AsRef<Path>) -> Result<MemberStore, StorageError> {
         let path = data_dir.as_ref().join(MEMBER_DIR);
-        let cache_bytes = env_bytes("ETCD_RS_DEBUG_CACHE").unwrap_or(BLOCK_CACHE_BYTES);
         let db = Database::builder(&path)
-            .cache_size(cache_bytes)
+            .cache_size(BLOCK_CACHE_BYTES)
             .open()
             .map_err(|e| {
                 StorageError::Other(format!("opening database {}: {e}", path.display()))
