@@ -53,13 +53,29 @@ args_of() {
     esac
 }
 
-summary=$out/README.md
+summary=$out/SUMMARY.md
 {
     echo "# Profiles of one etcd-rs member"
     echo
     echo "Written by \`scripts/profile.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') at commit $(git rev-parse --short HEAD)."
     echo "perf samples the server process at ${freq} Hz (cpu-clock, DWARF call graphs) while"
     echo "\`etcd-rs bench\` runs on the same 2 cores. Open the SVGs in a browser (they zoom)."
+    echo
+    echo "The disk's floor: one fdatasync after appending 300 bytes (a put's raft entry) to a"
+    echo "file on the data dir's filesystem, 2,000 times:"
+    python3 - "$work/fsync.test" <<'PY'
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+times = []
+for _ in range(2000):
+    os.write(fd, b"x" * 300)
+    started = time.perf_counter()
+    os.fdatasync(fd)
+    times.append(time.perf_counter() - started)
+os.close(fd)
+times.sort()
+print(f"p50 {times[1000] * 1e3:.3f} ms, p99 {times[1980] * 1e3:.3f} ms.")
+PY
 } >"$summary"
 
 for workload in "${workloads[@]}"; do
@@ -79,8 +95,19 @@ for workload in "${workloads[@]}"; do
     perf record -q -F "$freq" -g --call-graph dwarf,16384 -p "$server_pid" -o "$work/perf.data" &
     perf_pid=$!
     sleep 0.5
+    server_cpu_before=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
     # shellcheck disable=SC2086 # $args is a list of flags
-    result=$("$bin" bench --endpoints "127.0.0.1:$port" $args 2>&1 | grep -E 'Requests/sec|99% in' | tr -s ' \t' ' ' | tr '\n' ';')
+    result=$(/usr/bin/time -f 'client CPU %U %S' "$bin" bench --endpoints "127.0.0.1:$port" $args 2>&1 |
+        grep -E 'Requests/sec|50% in|99% in|client CPU' | tr -s ' \t' ' ' | tr '\n' ';')
+    server_cpu_after=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+    total=$(echo "$args" | grep -o 'total [0-9]*' | cut -d' ' -f2)
+    cpu_per_request=$(python3 -c "
+import sys
+result, ticks, total, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+user, system = (float(x) for x in result.split('client CPU ')[1].split(';')[0].split())
+print(f'server CPU {ticks / hz / total * 1e6:.1f} µs per request (while perf records), '
+      f'client CPU {(user + system) / total * 1e6:.1f} µs per request')
+" "$result" "$((server_cpu_after - server_cpu_before))" "$total" "$(getconf CLK_TCK)")
     kill -INT "$perf_pid"
     wait "$perf_pid" 2>/dev/null || true
     kill "$server_pid"
@@ -89,12 +116,14 @@ for workload in "${workloads[@]}"; do
 
     perf script -i "$work/perf.data" 2>/dev/null >"$work/perf.txt"
     inferno-collapse-perf --all <"$work/perf.txt" >"$work/folded.txt"
-    inferno-flamegraph --title "etcd-rs, 1 member: $workload ($args)" <"$work/folded.txt" >"$out/$workload.svg"
+    # Frames narrower than 2 pixels are left out: the SVG stays small enough to commit.
+    inferno-flamegraph --minwidth 2 --title "etcd-rs, 1 member: $workload ($args)" \
+        <"$work/folded.txt" >"$out/$workload.svg"
     {
         echo
         echo "## $workload"
         echo
-        echo "\`etcd-rs bench $args\`: ${result}"
+        echo "\`etcd-rs bench $args\`: ${result%%client CPU*} ${cpu_per_request}."
         echo
         echo "Flame graph: [$workload.svg]($workload.svg). Share of the server's samples:"
         echo
