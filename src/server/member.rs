@@ -230,9 +230,9 @@ where
         })
     };
     applier.do_send(ConnectWatch(watch.clone().recipient()));
-    let log_arbiter = Arbiter::new();
-    let writer = RaftLog::start(log, metrics.clone(), &log_arbiter.handle());
     let raft_arbiter = Arbiter::new();
+    // The log writer shares the RaftNode's thread on purpose: see `RaftLog::start`.
+    let writer = RaftLog::start(log, metrics.clone(), &raft_arbiter.handle());
     let (transport, reports): (Arc<dyn super::transport::Transport>, _) = match &network {
         PeerNetwork::InProcess(network) => (Arc::new((*network).clone()), None),
         PeerNetwork::Tcp { transport, .. } => (transport.clone(), Some(transport.reports())),
@@ -353,7 +353,7 @@ where
     );
     Ok(RunningMember {
         handle,
-        arbiters: vec![applier_arbiter, raft_arbiter, watch_arbiter, log_arbiter],
+        arbiters: vec![applier_arbiter, raft_arbiter, watch_arbiter],
         peer_tasks,
         transport: tcp_transport,
     })

@@ -27,7 +27,7 @@
 //! [`DiskRaftStorage`] is a cheap handle (`Clone`): the `RaftNode` actor reads through
 //! [`Storage`]; a dedicated writer thread calls [`DiskRaftStorage::persist`] and
 //! [`DiskRaftStorage::compact`]. Writes are synchronous fjall calls that may fsync: they
-//! MUST run on that dedicated thread (the RaftLog actor's own arbiter), never on an async thread that
+//! MUST run on that thread (the RaftLog actor's arbiter, shared with the RaftNode), never on an async thread that
 //! also serves the network.
 //!
 //! A write holds the writer lock for its whole duration but takes the cache lock only
