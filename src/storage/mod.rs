@@ -98,7 +98,7 @@ pub struct MemberStore {
 ///
 /// The raft log's newest entries are also in [`DiskRaftStorage`]'s cache, and all are deleted after
 /// each snapshot: its memtable only buffers writes before they reach a segment.
-const RAFT_LOG_MEMTABLE_BYTES: u64 = 2 << 20;
+const RAFT_LOG_MEMTABLE_BYTES: u64 = 1 << 20;
 /// The MVCC records: a put's previous value is read back from here (or the block cache).
 const KV_MEMTABLE_BYTES: u64 = 4 << 20;
 /// The small keyspaces (hard state, snapshot metadata, meta).
