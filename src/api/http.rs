@@ -62,7 +62,8 @@ async fn metrics(member: web::Data<MemberHandle>) -> HttpResponse {
     // The gauges read from the member's state rather than set as it changes.
     let applied = member.applied().index.0;
     member.metrics.proposals_applied.set(applied as i64);
-    // The raft status is published after each Ready, the applied index after each batch:
+    // Both gauges are set here only, from one reading each, applied first: the raft
+    // status is published after each Ready, the applied index after each batch, and
     // either may be the fresher. What is applied is committed, so committed is at least
     // applied (committed minus applied, a dashboard panel, never goes below zero).
     let committed = member.status().commit.0.max(applied);

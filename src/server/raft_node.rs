@@ -348,9 +348,6 @@ impl<S: LogStore> RaftNode<S> {
             }
         }
         if !ready.committed_entries.is_empty() {
-            self.metrics
-                .proposals_committed
-                .set(self.raw.raft().log.committed.0 as i64);
             self.metrics.actors.applier.mailbox.sent();
             self.applier.do_send(ApplyEntries {
                 entries: ready.committed_entries,
@@ -547,7 +544,6 @@ impl<S: LogStore> Handler<Applied> for RaftNode<S> {
     fn handle(&mut self, Applied(index): Applied, ctx: &mut Context<Self>) {
         let _handling = self.metrics.actors.raft_node.handling("Applied");
         self.raw.applied_to(index);
-        self.metrics.proposals_applied.set(index.0 as i64);
         self.drive(ctx);
     }
 }
