@@ -59,6 +59,10 @@ pub enum RunError {
     /// The initial corruption check found a member whose data differs (etcd's message).
     #[error("{0}")]
     Corrupt(String),
+    /// A member stopped because writing its raft log failed (a failed fsync, a full
+    /// disk): the process exits, as etcd does, and restarts from what is on disk.
+    #[error("member {0} stopped: its raft log could not be written (see above); restart it once the disk is sound")]
+    StorageFailed(String),
 }
 
 /// Plans the members of one cluster from their configurations (all of them in this
@@ -339,6 +343,8 @@ struct Launcher {
     api: tokio::runtime::Handle,
     dev: Option<crate::api::http::DevControl>,
     removed: tokio::sync::mpsc::UnboundedSender<String>,
+    /// Names of members whose raft log failed (their RaftNode stopped).
+    failed: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 impl Launcher {
@@ -406,6 +412,16 @@ impl Launcher {
             while applied.changed().await.is_ok() {
                 if watched.is_removed() {
                     let _ = removed.send(watched.identity.name.clone());
+                    return;
+                }
+            }
+        });
+        let (watched, failed) = (member.handle.clone(), self.failed.clone());
+        self.api.spawn(async move {
+            let mut status = watched.status_changes();
+            while status.changed().await.is_ok() {
+                if !status.borrow().running {
+                    let _ = failed.send(watched.identity.name.clone());
                     return;
                 }
             }
@@ -583,6 +599,7 @@ pub fn run(
             members: dev_members.clone(),
         });
         let (removed_tx, mut removed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (failed_tx, mut failed_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let launcher = Launcher {
             mode,
             network,
@@ -590,6 +607,7 @@ pub fn run(
             api: api_handle.clone(),
             dev,
             removed: removed_tx,
+            failed: failed_tx,
         };
         for (member, bound) in members.into_iter().zip(listeners) {
             let running = launcher.start(&member, bound.peer)?;
@@ -610,9 +628,21 @@ pub fn run(
         }
         let _ = dev_members.launcher.set(launcher.clone());
         started();
+        let mut outcome = Ok(());
         loop {
             tokio::select! {
                 () = shutdown_signal() => break,
+                Some(name) = failed_rx.recv() => {
+                    // A failed fsync may have lost what the page cache still shows: the
+                    // member never acknowledges another write (its RaftNode stopped), and
+                    // with one member per process the process exits, as etcd does. In dev
+                    // mode the others go on, as after `stop/{name}`.
+                    if mode == PeerMode::Tcp {
+                        outcome = Err(RunError::StorageFailed(name));
+                        break;
+                    }
+                    eprintln!("etcd-rs: member {name} stopped: its raft log could not be written");
+                }
                 Some(name) = removed_rx.recv() => {
                     eprintln!("etcd-rs: member {name} has been permanently removed from the cluster");
                     // etcd stops a removed member; in dev mode the others go on.
@@ -630,7 +660,7 @@ pub fn run(
                 launcher.stop(launched);
             }
         }
-        Ok::<(), RunError>(())
+        outcome
     })?;
     api.shutdown_timeout(Duration::from_secs(1));
     Ok(())

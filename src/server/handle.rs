@@ -715,6 +715,12 @@ impl MemberHandle {
             .map_err(|_| ApiError::Stopped)
     }
 
+    /// The raft state, to wait on (`running` turns false when the member stops after a
+    /// storage failure).
+    pub fn status_changes(&self) -> watch::Receiver<RaftStatus> {
+        self.status.clone()
+    }
+
     /// The raft state now.
     pub fn status(&self) -> RaftStatus {
         *self.status.borrow()

@@ -60,6 +60,8 @@ pub struct Member {
     client_port: u16,
     peer_port: u16,
     extra_args: Vec<String>,
+    /// A command the server runs under (e.g. `fiu-run -x`), empty for none.
+    wrapper: Vec<String>,
     /// The log tail is already in a panic message: drop need not print it again.
     log_shown: bool,
 }
@@ -69,6 +71,12 @@ impl Member {
     /// a fresh data dir, and waits until it reports healthy. Panics with the tail of the
     /// member's log if it does not become healthy within `START_TIMEOUT`.
     pub fn start(extra_args: &[&str]) -> Member {
+        Member::start_wrapped(&[], extra_args)
+    }
+
+    /// As [`Member::start`], the server running under `wrapper` (a command that runs
+    /// the program given after its own arguments, e.g. `["fiu-run", "-x"]`).
+    pub fn start_wrapped(wrapper: &[&str], extra_args: &[&str]) -> Member {
         let dir = fresh_test_dir();
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS_MAX {
@@ -79,6 +87,7 @@ impl Member {
                 client_port,
                 peer_port,
                 extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+                wrapper: wrapper.iter().map(|s| s.to_string()).collect(),
                 log_shown: false,
             };
             match member.spawn_and_wait_healthy() {
@@ -145,6 +154,31 @@ impl Member {
         }
     }
 
+    /// The process id of the running member (the wrapper, if any, execs it).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("member is running").id()
+    }
+
+    /// Waits up to `timeout` for the member to exit on its own; its exit status, or None
+    /// if it still runs.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The whole log of the member (every run of it).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
     /// SIGKILLs the member (if running) and reaps it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -201,7 +235,15 @@ impl Member {
         let peer_url = self.peer_url();
         let client_url = self.client_url();
         let bin = server_bin();
-        let child = Command::new(&bin)
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&bin);
+                command
+            }
+            None => Command::new(&bin),
+        };
+        let child = command
             .args(["--name", "m1", "--data-dir"])
             .arg(self.data_dir())
             .args(["--listen-client-urls", &client_url])
