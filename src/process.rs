@@ -61,7 +61,9 @@ pub enum RunError {
     Corrupt(String),
     /// A member stopped because writing its raft log failed (a failed fsync, a full
     /// disk): the process exits, as etcd does, and restarts from what is on disk.
-    #[error("member {0} stopped: its raft log could not be written (see above); restart it once the disk is sound")]
+    #[error(
+        "member {0} stopped: its raft log could not be written (see above); restart it once the disk is sound"
+    )]
     StorageFailed(String),
 }
 
@@ -126,6 +128,9 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                     max_request_bytes: config.max_request_bytes as usize,
                     max_txn_ops: config.max_txn_ops as usize,
                     request_timeout: Duration::from_secs(5) + 2 * election_timeout,
+                    max_concurrent_streams: config.max_concurrent_streams,
+                    grpc_keepalive_interval: config.grpc_keepalive_interval,
+                    grpc_keepalive_timeout: config.grpc_keepalive_timeout,
                 },
                 watch_progress_interval: config.experimental_watch_progress_notify_interval,
                 snapshot_count: config.snapshot_count,

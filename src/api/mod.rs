@@ -10,6 +10,7 @@ pub mod http;
 pub mod learner;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -46,6 +47,11 @@ pub fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> Stopped {
     })
 }
 
+/// grpc-go's keepalive defaults, used when a flag is 0.
+const GRPC_KEEPALIVE_INTERVAL_DEFAULT: Duration = Duration::from_secs(2 * 60 * 60);
+/// See [`GRPC_KEEPALIVE_INTERVAL_DEFAULT`].
+const GRPC_KEEPALIVE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(20);
+
 /// The error of every connection of a stopped client port.
 fn port_stopped() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "the member stopped")
@@ -71,7 +77,22 @@ pub async fn serve_client_port(
     let incoming = tokio_stream::StreamExt::map(ReceiverStream::new(grpc_rx), |stream| {
         Ok::<_, std::io::Error>(AuthorityFix::new(stream, stopped(&stop)))
     });
+    let limits = &member.limits;
+    // etcd's gRPC server options. --grpc-keepalive-min-time (the shortest interval a
+    // client may ping at) has no counterpart in hyper's HTTP/2 server, which answers
+    // every ping; it is accepted and not enforced.
+    // Zero means gRPC's defaults, as in etcd (grpc-go's keepalive parameters).
+    let or_default = |d: Duration, default: Duration| if d.is_zero() { default } else { d };
     Server::builder()
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(or_default(
+            limits.grpc_keepalive_interval,
+            GRPC_KEEPALIVE_INTERVAL_DEFAULT,
+        )))
+        .http2_keepalive_timeout(Some(or_default(
+            limits.grpc_keepalive_timeout,
+            GRPC_KEEPALIVE_TIMEOUT_DEFAULT,
+        )))
         .layer(learner::layer(member.clone()))
         .layer(grpc_metrics::layer(member.metrics.grpc.clone()))
         .add_service(health_service)

@@ -130,8 +130,6 @@ pub struct MemberConfig {
     pub max_txn_ops: u64,
     /// `--max-concurrent-streams`: gRPC streams per client connection.
     pub max_concurrent_streams: u32,
-    /// `--grpc-keepalive-min-time`.
-    pub grpc_keepalive_min_time: Duration,
     /// `--grpc-keepalive-interval` (zero disables server pings).
     pub grpc_keepalive_interval: Duration,
     /// `--grpc-keepalive-timeout` (zero disables).
@@ -205,7 +203,6 @@ impl Default for MemberConfig {
             max_request_bytes: 1_572_864,
             max_txn_ops: 128,
             max_concurrent_streams: u32::MAX,
-            grpc_keepalive_min_time: Duration::from_secs(5),
             grpc_keepalive_interval: Duration::from_secs(2 * 3600),
             grpc_keepalive_timeout: Duration::from_secs(20),
             strict_reconfig_check: true,

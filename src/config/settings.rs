@@ -234,7 +234,6 @@ fn apply(p: &mut Pending, name: &str, value: Value) {
         ("max-concurrent-streams", Value::U64(n)) => {
             c.max_concurrent_streams = u32::try_from(n).unwrap_or(u32::MAX);
         }
-        ("grpc-keepalive-min-time", Value::Nanos(n)) => c.grpc_keepalive_min_time = dur(n),
         ("grpc-keepalive-interval", Value::Nanos(n)) => c.grpc_keepalive_interval = dur(n),
         ("grpc-keepalive-timeout", Value::Nanos(n)) => c.grpc_keepalive_timeout = dur(n),
         ("initial-cluster", Value::Str(s)) => c.initial_cluster = s,

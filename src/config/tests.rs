@@ -179,9 +179,6 @@ const IMPLEMENTED: &[(&str, &str, &str, &[&str], Check)] = &[
     ("max-concurrent-streams", "100", "100", &[], |c| {
         c.max_concurrent_streams == 100
     }),
-    ("grpc-keepalive-min-time", "1s", "1000000000", &[], |c| {
-        c.grpc_keepalive_min_time == Duration::from_secs(1)
-    }),
     ("grpc-keepalive-interval", "1m", "60000000000", &[], |c| {
         c.grpc_keepalive_interval == Duration::from_secs(60)
     }),

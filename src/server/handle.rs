@@ -55,6 +55,15 @@ pub struct Limits {
     pub max_txn_ops: usize,
     /// How long a request may wait for its result: etcd's 5 s + 2 × election timeout.
     pub request_timeout: Duration,
+    /// --max-concurrent-streams: streams one client connection may have open at once
+    /// (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS).
+    pub max_concurrent_streams: u32,
+    /// --grpc-keepalive-interval: how long a connection may be idle before the server
+    /// pings the client.
+    pub grpc_keepalive_interval: Duration,
+    /// --grpc-keepalive-timeout: how long the server waits for that ping's answer
+    /// before closing the connection.
+    pub grpc_keepalive_timeout: Duration,
 }
 
 /// Why a request failed, before conversion to a gRPC status or an HTTP answer.

@@ -185,6 +185,65 @@ impl H2Conn {
         Ok(outcome)
     }
 
+    /// The server's first SETTINGS frame, as (identifier, value) pairs (RFC 9113,
+    /// 6.5.1), acknowledged. Waits up to `RESPONSE_TIMEOUT`.
+    pub fn server_settings(&mut self) -> io::Result<Vec<(u16, u32)>> {
+        self.stream.set_read_timeout(Some(RESPONSE_TIMEOUT))?;
+        loop {
+            let Some(frame) = self.read_frame()? else {
+                return Err(io::Error::other("closed before the server's SETTINGS"));
+            };
+            if frame.kind == FRAME_SETTINGS && frame.flags & FLAG_ACK == 0 {
+                self.send_frame(FRAME_SETTINGS, FLAG_ACK, 0, &[])?;
+                return Ok(frame
+                    .payload
+                    .chunks_exact(6)
+                    .map(|c| {
+                        (
+                            u16::from_be_bytes([c[0], c[1]]),
+                            u32::from_be_bytes([c[2], c[3], c[4], c[5]]),
+                        )
+                    })
+                    .collect());
+            }
+        }
+    }
+
+    /// Reads frames for up to `timeout`, answering SETTINGS but never a PING. Returns
+    /// how many PINGs the server sent and whether it then closed the connection (or
+    /// sent GOAWAY) before `timeout`.
+    pub fn idle_without_answering_pings(&mut self, timeout: Duration) -> io::Result<(u32, bool)> {
+        let deadline = Instant::now() + timeout;
+        let mut pings = 0;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok((pings, false));
+            }
+            self.stream.set_read_timeout(Some(left))?;
+            match self.read_frame() {
+                Ok(None) => return Ok((pings, true)),
+                Ok(Some(frame)) => match frame.kind {
+                    FRAME_GOAWAY => return Ok((pings, true)),
+                    FRAME_PING if frame.flags & FLAG_ACK == 0 => pings += 1,
+                    FRAME_SETTINGS if frame.flags & FLAG_ACK == 0 => {
+                        self.send_frame(FRAME_SETTINGS, FLAG_ACK, 0, &[])?;
+                    }
+                    _ => {}
+                },
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok((pings, false));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// One frame, or None when the server closed the connection (or reset it).
     fn read_frame(&mut self) -> io::Result<Option<Frame>> {
         let mut header = [0u8; 9];
