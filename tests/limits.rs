@@ -1,15 +1,19 @@
-//! The client port's HTTP/2 limits, seen by a hand-written HTTP/2 client
+//! The client port's limits. Seen by a hand-written HTTP/2 client
 //! (`support::grpc_raw`): --max-concurrent-streams is what the server advertises, and
 //! --grpc-keepalive-interval / --grpc-keepalive-timeout close a connection whose client
-//! stopped answering pings (a peer that vanished without closing its socket).
+//! stopped answering pings (a peer that vanished without closing its socket). And a
+//! flood of idle connections cannot take the descriptors the member needs for its own
+//! files.
 //!
-//! Passes against etcd too: `ETCD_TEST_BIN=/usr/bin/etcd cargo test --profile ci --test
-//! limits`.
+//! The HTTP/2 tests pass against etcd too: `ETCD_TEST_BIN=/usr/bin/etcd cargo test
+//! --profile ci --test limits`.
 
 mod support;
 
+use std::net::TcpStream;
 use std::time::Duration;
 
+use etcd_client::Client;
 use support::Member;
 use support::grpc_raw::H2Conn;
 
@@ -62,5 +66,62 @@ fn by_default_an_idle_connection_is_not_pinged_for_hours() {
         (pings, closed),
         (0, false),
         "with etcd's default keepalive (2 h), an idle connection was pinged or closed"
+    );
+}
+
+/// The open-files limit the flooded member runs with: small, so that the flood reaches it.
+const FLOODED_FDS_LIMIT: u32 = 160;
+/// Idle connections opened against it: more than its limit, but no more than it may
+/// accept plus the listen backlog (128) holds, so that each connect returns at once.
+const FLOOD_CONNECTIONS: usize = 200;
+/// Puts made through an established connection during the flood: 8 MB of values, enough
+/// for the storage to flush memtables and open new files.
+const PUTS_DURING_FLOOD: usize = 2000;
+/// The size of each put's value.
+const VALUE_BYTES: usize = 4096;
+
+#[test]
+fn a_flood_of_idle_connections_does_not_starve_the_member_of_descriptors() {
+    let limit = format!("ulimit -n {FLOODED_FDS_LIMIT} && exec \"$0\" \"$@\"");
+    let mut member = Member::start_wrapped(&["sh", "-c", &limit], &[]);
+    let url = member.client_url();
+    let addr = member.client_addr();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async move {
+        let mut client = Client::connect([url.as_str()], None)
+            .await
+            .expect("connect");
+        // The client's connection is established before the flood (it connects lazily).
+        client
+            .put("before", "the flood", None)
+            .await
+            .expect("put before the flood");
+        let flood: Vec<TcpStream> = (0..FLOOD_CONNECTIONS)
+            .filter_map(|_| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok())
+            .collect();
+        assert!(
+            flood.len() > FLOODED_FDS_LIMIT as usize,
+            "only {} connections were opened: the flood did not exceed the limit",
+            flood.len()
+        );
+        let value = vec![b'v'; VALUE_BYTES];
+        for i in 0..PUTS_DURING_FLOOD {
+            if let Err(e) = client.put(format!("key-{i}"), value.clone(), None).await {
+                panic!("put {i} failed during a flood of idle connections: {e}");
+            }
+        }
+        drop(flood);
+    });
+    assert!(
+        member.wait_exit(Duration::from_millis(100)).is_none(),
+        "the member exited during the flood; log:\n{}",
+        member.log_tail()
+    );
+    // Once the flood is gone, new connections are served again.
+    let out = member.etcdctl(&["get", "key-0", "--print-value-only"]);
+    assert!(
+        out.status.success(),
+        "a new connection after the flood failed: {}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }

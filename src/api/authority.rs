@@ -46,6 +46,9 @@ enum Mode {
 /// A gRPC connection whose URL-shaped `:authority` is repaired on the way in.
 pub struct AuthorityFix {
     inner: TcpStream,
+    /// The connection's place among the process's client connections, given back when
+    /// the connection is dropped.
+    _permit: tokio::sync::OwnedSemaphorePermit,
     mode: Mode,
     /// Bytes read but not yet parsed.
     raw: Vec<u8>,
@@ -66,10 +69,15 @@ pub struct AuthorityFix {
 
 impl AuthorityFix {
     /// Wraps an accepted connection that opened with the HTTP/2 preface.
-    pub fn new(inner: TcpStream, stopped: super::Stopped) -> AuthorityFix {
+    pub fn new(
+        inner: TcpStream,
+        stopped: super::Stopped,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> AuthorityFix {
         AuthorityFix {
             stopped,
             inner,
+            _permit: permit,
             mode: Mode::Inspect,
             raw: Vec::new(),
             out: Vec::new(),

@@ -47,6 +47,42 @@ pub fn stopped(stop: &tokio::sync::watch::Receiver<bool>) -> Stopped {
     })
 }
 
+/// File descriptors kept out of the client connections' share: fjall's journals and
+/// segments, peer connections, listeners, and the loopback relay of HTTP connections.
+const FDS_RESERVED: usize = 512;
+/// The descriptor limit assumed when `/proc/self/limits` cannot be read (Linux's usual
+/// soft limit).
+const FDS_LIMIT_ASSUMED: usize = 1024;
+/// How long the accept loop waits after a failed accept (e.g. EMFILE) before it tries
+/// again, instead of spinning on the error.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+
+/// Descriptors an HTTP connection takes besides its own (see `accept`).
+const RELAY_EXTRA_FDS: u32 = 2;
+
+/// The descriptors the process's client connections may hold at once, over all its
+/// client ports: half the open-files limit, or all of it but [`FDS_RESERVED`], whichever
+/// is more. A gRPC connection holds one, an HTTP connection three (it is relayed to the
+/// actix-web server over loopback). Beyond the bound, new connections wait in the
+/// kernel's listen backlog until one closes, so that a flood of connections cannot take
+/// the descriptors the member needs for its own files (a failed segment open fails
+/// reads and writes).
+fn client_connections_max() -> usize {
+    let limit = crate::metrics::os::fd_limit()
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(FDS_LIMIT_ASSUMED);
+    (limit / 2).max(limit.saturating_sub(FDS_RESERVED)).max(1)
+}
+
+/// The process-wide permits of [`client_connections_max`].
+fn connection_permits() -> std::sync::Arc<tokio::sync::Semaphore> {
+    static PERMITS: std::sync::OnceLock<std::sync::Arc<tokio::sync::Semaphore>> =
+        std::sync::OnceLock::new();
+    PERMITS
+        .get_or_init(|| std::sync::Arc::new(tokio::sync::Semaphore::new(client_connections_max())))
+        .clone()
+}
+
 /// grpc-go's keepalive defaults, used when a flag is 0.
 const GRPC_KEEPALIVE_INTERVAL_DEFAULT: Duration = Duration::from_secs(2 * 60 * 60);
 /// See [`GRPC_KEEPALIVE_INTERVAL_DEFAULT`].
@@ -67,16 +103,17 @@ pub async fn serve_client_port(
     http: SocketAddr,
     stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error> {
-    let (grpc_tx, grpc_rx) = mpsc::channel::<TcpStream>(PENDING_GRPC_CONNECTIONS_MAX);
+    let (grpc_tx, grpc_rx) = mpsc::channel::<Permitted>(PENDING_GRPC_CONNECTIONS_MAX);
     tokio::spawn(accept(listener, grpc_tx, http, stop.clone()));
     let max_request = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let incoming = tokio_stream::StreamExt::map(ReceiverStream::new(grpc_rx), |stream| {
-        Ok::<_, std::io::Error>(AuthorityFix::new(stream, stopped(&stop)))
-    });
+    let incoming =
+        tokio_stream::StreamExt::map(ReceiverStream::new(grpc_rx), |(stream, permit)| {
+            Ok::<_, std::io::Error>(AuthorityFix::new(stream, stopped(&stop), permit))
+        });
     let limits = &member.limits;
     // etcd's gRPC server options. --grpc-keepalive-min-time (the shortest interval a
     // client may ping at) has no counterpart in hyper's HTTP/2 server, which answers
@@ -127,37 +164,60 @@ pub async fn serve_client_port(
         .await
 }
 
+/// An accepted connection and its descriptor among [`client_connections_max`].
+type Permitted = (TcpStream, tokio::sync::OwnedSemaphorePermit);
+
 async fn accept(
     listener: TcpListener,
-    grpc: mpsc::Sender<TcpStream>,
+    grpc: mpsc::Sender<Permitted>,
     http: SocketAddr,
     stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut port_stopped = stopped(&stop);
+    let permits = connection_permits();
     loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => return,
+            },
+            () = &mut port_stopped => return,
+        };
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             // Dropping the listener closes the port.
             () = &mut port_stopped => return,
         };
         let Ok((stream, _)) = accepted else {
+            // Out of descriptors, or a connection reset before it was accepted: try
+            // again a little later rather than spin on the error.
+            tokio::time::sleep(ACCEPT_RETRY_DELAY).await;
             continue;
         };
         let stop = stop.clone();
         let _ = stream.set_nodelay(true);
         let grpc = grpc.clone();
+        let permits = permits.clone();
         tokio::spawn(async move {
             let mut first = [0u8; HTTP2_PREFACE.len()];
-            let Ok(n) = peek_exact(&stream, &mut first).await else {
-                return;
+            let n = match peek_exact(&stream, &mut first).await {
+                // Closed before a byte: nothing to serve.
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
             };
             if first[..n] == *HTTP2_PREFACE {
-                let _ = grpc.send(stream).await;
+                let _ = grpc.send((stream, permit)).await;
             } else {
+                // The relay takes two more descriptors: its own connection to the
+                // actix-web server, and that server's end of it.
+                let Ok(relayed) = permits.acquire_many_owned(RELAY_EXTRA_FDS).await else {
+                    return;
+                };
                 tokio::select! {
                     () = relay(stream, http) => {}
                     () = stopped(&stop) => {}
                 }
+                drop((permit, relayed));
             }
         });
     }

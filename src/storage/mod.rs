@@ -106,6 +106,16 @@ const SMALL_MEMTABLE_BYTES: u64 = 1 << 20;
 /// Blocks read from segments: a put's previous record and ranges over flushed data.
 const BLOCK_CACHE_BYTES: u64 = 4 << 20;
 
+/// Segment files fjall keeps open at most: a quarter of the process's open-files limit,
+/// between 16 and 256 (fjall's default, 900, would be most of the usual limit of 1024,
+/// and the client connections are given half of it: see `api::client_connections_max`).
+fn cached_files_max() -> usize {
+    let limit = crate::metrics::os::fd_limit()
+        .and_then(|l| usize::try_from(l).ok())
+        .unwrap_or(1024);
+    (limit / 4).clamp(16, 256)
+}
+
 fn open_keyspace(db: &Database, name: &str, memtable_bytes: u64) -> Result<Keyspace, StorageError> {
     db.keyspace(name, || {
         KeyspaceCreateOptions::default().max_memtable_size(memtable_bytes)
@@ -120,6 +130,7 @@ impl MemberStore {
         let path = data_dir.as_ref().join(MEMBER_DIR);
         let db = Database::builder(&path)
             .cache_size(BLOCK_CACHE_BYTES)
+            .max_cached_files(Some(cached_files_max()))
             .open()
             .map_err(|e| {
                 StorageError::Other(format!("opening database {}: {e}", path.display()))
