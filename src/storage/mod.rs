@@ -51,7 +51,8 @@
 //! fjall is synchronous and may block on fsync: call every write from a dedicated thread
 //! (an actor on its own arbiter, or `web::block`), never from an async thread that serves the network.
 
-mod codec;
+// Public for the fuzz target `raft_log_record` (fuzz/), which calls its decoders.
+pub mod codec;
 mod crc;
 mod mvcc_backend;
 mod raft_log;

@@ -6,10 +6,8 @@ use super::jsonpb::{DecodeError, Fields};
 use crate::pb::etcdserverpb::{self as pb, compare, range_request};
 use crate::pb::mvccpb;
 
-/// How deep txns may nest in a request (a txn inside a txn's branch is one level). Each
-/// level is two protobuf messages, so this stays within prost's recursion limit of 100,
-/// which bounds the same request on the gRPC path.
-pub const TXN_NESTING_MAX: usize = 48;
+/// How deep txns may nest in a request: the KV service's bound (see there).
+pub use crate::api::grpc::kv::TXN_NESTING_MAX;
 
 /// A `RangeRequest`.
 pub fn range_request(f: &Fields<'_>) -> Result<pb::RangeRequest, DecodeError> {

@@ -409,6 +409,80 @@ fn request<M: Message>(
     Ok(Request::new(message))
 }
 
+/// What the gateway makes of a request body before it calls a service, for the fuzz
+/// target `fuzz/fuzz_targets/gateway_json.rs` (not an API): for every call, its path
+/// (under `/v3`) and the request the service would get, as protobuf bytes, or the
+/// message of the error the call would answer. The unary calls, Election.Observe and
+/// Maintenance.Snapshot read the body's first value, as [`configure`]'s handlers do;
+/// Watch and LeaseKeepAlive read it as a sequence of values, arriving in pieces of the
+/// lengths `pieces` gives, and have one entry per request (see `stream::decode_pieces`).
+/// `message_bytes_max` is the largest message the gRPC server takes.
+#[doc(hidden)]
+pub fn decode_for_fuzzing(
+    body: &[u8],
+    pieces: &[usize],
+    message_bytes_max: usize,
+) -> Vec<(&'static str, Result<Vec<u8>, String>)> {
+    fn encoded<M: Message>(decoded: Result<M, DecodeError>, max: usize) -> Result<Vec<u8>, String> {
+        request(decoded, max)
+            .map(|r| r.into_inner().encode_to_vec())
+            .map_err(|status| status.message().to_string())
+    }
+    let max = message_bytes_max;
+    let mut out = Vec::new();
+    match request_fields(body) {
+        Err(e) => out.push(("", Err(e))),
+        Ok(f) => {
+            for &(path, call) in CALLS {
+                let request = match call {
+                    Call::Range => encoded(kv::range_request(&f), max),
+                    Call::Put => encoded(kv::put_request(&f), max),
+                    Call::DeleteRange => encoded(kv::delete_range_request(&f), max),
+                    Call::Txn => encoded(kv::txn_request(&f), max),
+                    Call::Compact => encoded(kv::compaction_request(&f), max),
+                    Call::LeaseGrant => encoded(lease::grant_request(&f), max),
+                    Call::LeaseRevoke => encoded(lease::revoke_request(&f), max),
+                    Call::LeaseTimeToLive => encoded(lease::time_to_live_request(&f), max),
+                    Call::LeaseLeases => encoded(lease::leases_request(&f), max),
+                    Call::Lock => encoded(lock::lock_request(&f), max),
+                    Call::Unlock => encoded(lock::unlock_request(&f), max),
+                    Call::Campaign => encoded(election::campaign_request(&f), max),
+                    Call::Proclaim => encoded(election::proclaim_request(&f), max),
+                    Call::Leader => encoded(election::leader_request(&f), max),
+                    Call::Resign => encoded(election::resign_request(&f), max),
+                    Call::Status => encoded(maintenance::status_request(&f), max),
+                    Call::Alarm => encoded(maintenance::alarm_request(&f), max),
+                    Call::Defragment => encoded(maintenance::defragment_request(&f), max),
+                    Call::MoveLeader => encoded(maintenance::move_leader_request(&f), max),
+                    Call::Hash => encoded(maintenance::hash_request(&f), max),
+                    Call::HashKv => encoded(maintenance::hash_kv_request(&f), max),
+                    Call::MemberList => encoded(cluster::member_list_request(&f), max),
+                    Call::MemberAdd => encoded(cluster::member_add_request(&f), max),
+                    Call::MemberRemove => encoded(cluster::member_remove_request(&f), max),
+                    Call::MemberUpdate => encoded(cluster::member_update_request(&f), max),
+                    Call::MemberPromote => encoded(cluster::member_promote_request(&f), max),
+                };
+                out.push((path, request));
+            }
+            out.push((
+                "/election/observe",
+                encoded(election::leader_request(&f), max),
+            ));
+            out.push((
+                "/maintenance/snapshot",
+                encoded(maintenance::snapshot_request(&f), max),
+            ));
+        }
+    }
+    for request in stream::decode_pieces(body, pieces, watch::watch_request, max) {
+        out.push(("/watch", request));
+    }
+    for request in stream::decode_pieces(body, pieces, lease::keep_alive_request, max) {
+        out.push(("/lease/keepalive", request));
+    }
+    out
+}
+
 /// grpc-gateway v1's `HTTPStatusFromCode`.
 fn http_status(code: Code) -> StatusCode {
     match code {

@@ -456,19 +456,24 @@ impl<M: Unpin> Stream for RequestStream<M> {
 /// A request body read as a sequence of JSON values (Go's `json.Decoder` on it).
 struct BodyReader {
     payload: Payload,
+    values: Values,
+}
+
+/// The part of a [`BodyReader`] that needs no I/O: the body's pieces go in as they
+/// arrive, its values come out as they complete.
+struct Values {
     /// What arrived and is not yet answered: white space, then the value being read.
     buf: Vec<u8>,
     reader: ValueReader,
-    /// The payload has ended.
+    /// The body has ended.
     ended: bool,
     /// The bound on one value.
     value_bytes_max: usize,
 }
 
-impl BodyReader {
-    fn new(payload: Payload, value_bytes_max: usize) -> BodyReader {
-        BodyReader {
-            payload,
+impl Values {
+    fn new(value_bytes_max: usize) -> Values {
+        Values {
             buf: Vec::new(),
             reader: ValueReader::new(),
             ended: false,
@@ -476,49 +481,69 @@ impl BodyReader {
         }
     }
 
+    /// The next value's text if what arrived holds all of it; `None` if more of the body
+    /// is needed, or if the body ended (`ended`) with no value left.
+    fn next(&mut self) -> Result<Option<Vec<u8>>, Refusal> {
+        let found = if self.ended {
+            self.reader.finish(&self.buf)
+        } else {
+            self.reader.next(&self.buf)
+        };
+        if let Some(range) = found.map_err(Refusal::Malformed)? {
+            let value = self.buf[range.clone()].to_vec();
+            self.buf.drain(..range.end);
+            return Ok(Some(value));
+        }
+        if self.ended {
+            return Ok(None);
+        }
+        let pending = self.reader.pending_len(&self.buf);
+        if pending == 0 {
+            // Only white space so far: nothing to keep.
+            self.buf.clear();
+            self.reader = ValueReader::new();
+        } else if pending > self.value_bytes_max {
+            return Err(Refusal::Failed(Status::resource_exhausted(format!(
+                "etcd-rs: a request in the body is over the gateway's bound of {} bytes",
+                self.value_bytes_max
+            ))));
+        }
+        Ok(None)
+    }
+}
+
+impl BodyReader {
+    fn new(payload: Payload, value_bytes_max: usize) -> BodyReader {
+        BodyReader {
+            payload,
+            values: Values::new(value_bytes_max),
+        }
+    }
+
     /// The next value's text, `None` at the end of the body.
     async fn next_value(&mut self) -> Result<Option<Vec<u8>>, Refusal> {
         loop {
-            let found = if self.ended {
-                self.reader.finish(&self.buf)
-            } else {
-                self.reader.next(&self.buf)
-            };
-            match found.map_err(Refusal::Malformed)? {
-                Some(range) => {
-                    let value = self.buf[range.clone()].to_vec();
-                    self.buf.drain(..range.end);
-                    return Ok(Some(value));
-                }
-                None if self.ended => return Ok(None),
-                None => {}
+            if let Some(value) = self.values.next()? {
+                return Ok(Some(value));
             }
-            let pending = self.reader.pending_len(&self.buf);
-            if pending == 0 {
-                // Only white space so far: nothing to keep.
-                self.buf.clear();
-                self.reader = ValueReader::new();
-            } else if pending > self.value_bytes_max {
-                return Err(Refusal::Failed(Status::resource_exhausted(format!(
-                    "etcd-rs: a request in the body is over the gateway's bound of {} bytes",
-                    self.value_bytes_max
-                ))));
+            if self.values.ended {
+                return Ok(None);
             }
             match self.payload.next().await {
-                Some(Ok(chunk)) => self.buf.extend_from_slice(&chunk),
+                Some(Ok(chunk)) => self.values.buf.extend_from_slice(&chunk),
                 Some(Err(e)) => {
                     return Err(Refusal::Malformed(format!(
                         "etcd-rs: cannot read the request body: {e}"
                     )));
                 }
-                None => self.ended = true,
+                None => self.values.ended = true,
             }
         }
     }
 
     /// The whole body (for a call with one request), within the bound.
     async fn into_bytes(self) -> Result<Bytes, Status> {
-        let bytes_max = self.value_bytes_max;
+        let bytes_max = self.values.value_bytes_max;
         match self.payload.to_bytes_limited(bytes_max).await {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(e)) => Err(Status::invalid_argument(format!(
@@ -527,6 +552,49 @@ impl BodyReader {
             Err(_) => Err(Status::resource_exhausted(format!(
                 "etcd-rs: the request body is over the gateway's bound of {bytes_max} bytes"
             ))),
+        }
+    }
+}
+
+/// The requests of a streaming call's body as [`Requests::start`] and [`decode_body`]
+/// read them, the body arriving in pieces of the lengths `pieces` gives (cycled; all at
+/// once if it is empty): each request as protobuf bytes, until the body ends, or a value
+/// is malformed or a request refused (its error last: that ends the requests).
+/// For the gateway's fuzz target (see [`super::decode_for_fuzzing`]).
+pub(super) fn decode_pieces<M: Message>(
+    body: &[u8],
+    pieces: &[usize],
+    decode: fn(&Fields<'_>) -> Result<M, DecodeError>,
+    message_bytes_max: usize,
+) -> Vec<Result<Vec<u8>, String>> {
+    let refused = |refusal: Refusal| match refusal {
+        Refusal::Malformed(e) => Err(e),
+        Refusal::Failed(status) => Err(status.message().to_string()),
+    };
+    let mut values = Values::new(message_bytes_max.saturating_mul(BODY_INFLATION_MAX));
+    let mut rest = body;
+    let mut sizes = pieces.iter().copied().filter(|&n| n > 0).cycle();
+    let mut out = Vec::new();
+    loop {
+        match values.next() {
+            Ok(Some(value)) => match decode_request(&value, decode, message_bytes_max) {
+                Ok(message) => out.push(Ok(message.encode_to_vec())),
+                Err(refusal) => {
+                    out.push(refused(refusal));
+                    return out;
+                }
+            },
+            Ok(None) if values.ended => return out,
+            Ok(None) if rest.is_empty() => values.ended = true,
+            Ok(None) => {
+                let n = sizes.next().unwrap_or(rest.len()).min(rest.len());
+                values.buf.extend_from_slice(&rest[..n]);
+                rest = &rest[n..];
+            }
+            Err(refusal) => {
+                out.push(refused(refusal));
+                return out;
+            }
         }
     }
 }

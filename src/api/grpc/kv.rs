@@ -25,6 +25,36 @@ impl KvService {
     }
 }
 
+/// How deep txns may nest in a request (a txn inside a txn's branch is one level). Each
+/// level is two protobuf messages, and the raft log carries the txn inside an
+/// `InternalRaftRequest`, one more: this is the deepest nesting whose proposal the
+/// applier can still decode within prost's recursion limit of 100. (prost's limit lets
+/// the gRPC server decode one level more, which the applier could not read back: it
+/// would skip the committed entry and the client would wait until its timeout.) etcd
+/// has no such bound; the JSON gateway refuses the same requests.
+pub const TXN_NESTING_MAX: usize = 48;
+
+/// [`TXN_NESTING_MAX`]'s check, with the gateway's words.
+pub fn check_txn_nesting(txn: &pb::TxnRequest) -> Result<(), Status> {
+    fn depth(txn: &pb::TxnRequest) -> usize {
+        txn.success
+            .iter()
+            .chain(&txn.failure)
+            .filter_map(|op| match &op.request {
+                Some(pb::request_op::Request::RequestTxn(nested)) => Some(1 + depth(nested)),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+    if depth(txn) > TXN_NESTING_MAX {
+        return Err(Status::invalid_argument(format!(
+            "etcd-rs: txns nested more than {TXN_NESTING_MAX} deep"
+        )));
+    }
+    Ok(())
+}
+
 /// Whether a txn may put (etcd refuses those under a NOSPACE alarm).
 fn txn_puts(txn: &pb::TxnRequest) -> bool {
     txn.success
@@ -111,6 +141,7 @@ impl Kv for KvService {
         request: Request<pb::TxnRequest>,
     ) -> Result<Response<pb::TxnResponse>, Status> {
         let txn = request.into_inner();
+        check_txn_nesting(&txn)?;
         convert::txn_request(&txn)
             .and_then(|t| t.validate(self.member.limits.max_txn_ops))
             .map_err(|e| mvcc_status(&e))?;
@@ -144,5 +175,69 @@ impl Kv for KvService {
             })),
             _ => Err(unexpected()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    use super::*;
+
+    /// A txn with `depth` txns nested in its success branch, a put at the bottom.
+    fn nested(depth: usize) -> pb::TxnRequest {
+        let mut txn = pb::TxnRequest {
+            success: vec![pb::RequestOp {
+                request: Some(pb::request_op::Request::RequestPut(pb::PutRequest {
+                    key: b"k".to_vec(),
+                    ..Default::default()
+                })),
+            }],
+            ..Default::default()
+        };
+        for _ in 0..depth {
+            txn = pb::TxnRequest {
+                success: vec![pb::RequestOp {
+                    request: Some(pb::request_op::Request::RequestTxn(txn)),
+                }],
+                ..Default::default()
+            };
+        }
+        txn
+    }
+
+    /// Found while writing the fuzz targets: a txn nested 49 deep decoded on the gRPC
+    /// path and passed the checks, but its proposal could not be decoded by the applier.
+    #[test]
+    fn every_txn_accepted_is_one_the_applier_can_decode() {
+        for depth in [
+            0,
+            1,
+            TXN_NESTING_MAX - 1,
+            TXN_NESTING_MAX,
+            TXN_NESTING_MAX + 1,
+        ] {
+            let txn = nested(depth);
+            let from_client = pb::TxnRequest::decode(txn.encode_to_vec().as_slice());
+            let proposal = pb::InternalRaftRequest {
+                header: Some(pb::RequestHeader {
+                    id: u64::MAX,
+                    ..Default::default()
+                }),
+                txn: Some(txn.clone()),
+                ..Default::default()
+            };
+            let committed = pb::InternalRaftRequest::decode(proposal.encode_to_vec().as_slice());
+            let accepted = check_txn_nesting(&txn).is_ok();
+            assert_eq!(accepted, depth <= TXN_NESTING_MAX, "depth {depth}");
+            assert_eq!(from_client.is_ok(), depth <= TXN_NESTING_MAX + 1);
+            assert_eq!(committed.is_ok(), accepted, "depth {depth}");
+        }
+        let refused = check_txn_nesting(&nested(TXN_NESTING_MAX + 1)).unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert_eq!(refused.message(), "etcd-rs: txns nested more than 48 deep");
+        let mut in_failure = nested(0);
+        in_failure.failure = nested(TXN_NESTING_MAX + 1).success;
+        assert!(check_txn_nesting(&in_failure).is_err());
     }
 }
