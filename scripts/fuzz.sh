@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of fuzz/ (cargo-fuzz, libFuzzer) for SECONDS each (default 60),
 # one after another, then minimises each corpus (cargo fuzz cmin) and prints a summary:
-# executions, executions per second, corpus entries and crashes per target.
+# executions, executions per second, corpus entries and artifacts (crashing, hanging or
+# over-allocating inputs) per target. libFuzzer stops a target at its first artifact.
 #
 #   scripts/fuzz.sh [SECONDS]
 #
@@ -46,10 +47,10 @@ for target in $targets; do
     tail -n 15 "$log"
     cargo fuzz cmin -s "$sanitizer" "$target" >"$log_dir/$target.cmin.log" 2>&1
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    rate=$(sed -n 's/.*exec\/s: \([0-9]*\).*/\1/p' "$log" | tail -n 1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     entries=$(find "corpus/$target" -type f | wc -l)
-    crashes=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
-    summary+=("$target: ${runs:-?} executions, ${rate:-?} exec/s, $entries corpus entries, $crashes crash files, exit $status")
+    found=$(find "artifacts/$target" -type f 2>/dev/null | wc -l)
+    summary+=("$target: ${runs:-?} executions, ${rate:-?} exec/s, $entries corpus entries, $found artifacts (crashes, timeouts, OOMs), exit $status")
 done
 
 echo "== summary ($seconds s per target, sanitizer $sanitizer)"

@@ -175,6 +175,13 @@ fn load(log: &Keyspace, state: &Keyspace) -> Result<MemStorage, StorageError> {
                 "raft state record snapshot_meta is corrupt: snapshot at index 0".to_string(),
             ));
         }
+        // No entry could follow it (and raft's index arithmetic would overflow).
+        if metadata.index == LogIndex(u64::MAX) {
+            return Err(StorageError::Other(
+                "raft state record snapshot_meta is corrupt: snapshot at the last possible index"
+                    .to_string(),
+            ));
+        }
         cache.apply_snapshot(Snapshot {
             data: data.unwrap_or_default(),
             metadata,
@@ -217,6 +224,9 @@ fn load(log: &Keyspace, state: &Keyspace) -> Result<MemStorage, StorageError> {
                 index,
                 format_args!("term {} is below the previous term {prev_term}", entry.term),
             ));
+        }
+        if index == LogIndex(u64::MAX) {
+            return Err(corrupt_entry(index, "an entry at the last possible index"));
         }
         prev_term = entry.term;
         expected = index.next();

@@ -359,6 +359,56 @@ fn a_record_under_the_wrong_key_fails_the_open() {
     );
 }
 
+/// Checksummed records naming the last possible index: the open refused them, but only
+/// after `LogIndex::next` overflowed (a panic with overflow checks, a wrap without).
+/// Found while choosing what to fuzz, by reading `load`.
+#[test]
+fn records_at_the_last_possible_index_fail_the_open_without_overflow() {
+    for (snapshot_index, entry_index, error) in [
+        (
+            u64::MAX,
+            None,
+            "storage failed: raft state record snapshot_meta is corrupt: snapshot at the last possible index",
+        ),
+        (
+            u64::MAX - 1,
+            Some(u64::MAX),
+            "storage failed: raft log record at index 18446744073709551615 is corrupt: an entry at the last possible index",
+        ),
+    ] {
+        let dir = TestDir::new("max-index");
+        {
+            let storage = open(&dir);
+            append(&storage, entries(1..=3, 1), hard_state(1, 1, 3));
+        }
+        tamper(&dir, |db, log| {
+            let state = db
+                .keyspace("raft_state", KeyspaceCreateOptions::default)
+                .expect("raft_state keyspace");
+            let meta = SnapshotMetadata {
+                conf_state: voters(&[1]),
+                index: LogIndex(snapshot_index),
+                term: Term(1),
+            };
+            state
+                .insert(SNAPSHOT_META_KEY, codec::encode_snapshot_metadata(&meta))
+                .expect("snapshot record");
+            for index in 1..=3 {
+                log.remove(codec::entry_key(LogIndex(index)))
+                    .expect("remove");
+            }
+            if let Some(index) = entry_index {
+                log.insert(
+                    codec::entry_key(LogIndex(index)),
+                    codec::encode_entry(&entry(index, 1)),
+                )
+                .expect("entry record");
+            }
+        });
+        assert_eq!(open_error(&dir), error);
+    }
+}
+
 #[test]
 fn missing_committed_entries_fail_the_open() {
     let dir = TestDir::new("lost-commit");
