@@ -17,8 +17,10 @@
 //!   one seed, that checks Raft's safety properties and the clients' history.
 //! - [`storage`]: a member's durable storage on fjall: the raft log (checksummed, fsynced
 //!   before acknowledgements) and the MVCC backend.
-//! - [`transport`]: the peer transport over the network (TCP on --listen-peer-urls),
-//!   behind the same trait as dev mode's in-process one.
+//! - [`transport`]: the peer transport over the network (TCP on --listen-peer-urls,
+//!   TLS on `https://` ones), behind the same trait as dev mode's in-process one.
+//! - [`tls`]: TLS of the client and peer URLs (rustls): certificates, client certificate
+//!   checks, CRLs, cipher suites, auto TLS.
 //! - [`server`]: the actors of one member (RaftNode, RaftLog, Applier, WatchHub) and the
 //!   handle the API layer holds.
 //! - [`api`]: the client port: etcd's gRPC services (tonic), and HTTP (actix-web):
@@ -45,4 +47,5 @@ pub mod server;
 pub mod sim;
 pub mod snapshot;
 pub mod storage;
+pub mod tls;
 pub mod transport;

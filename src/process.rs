@@ -22,8 +22,16 @@ pub struct PlannedMember {
     pub spec: MemberSpec,
     /// The addresses of --listen-client-urls.
     pub client_listen: Vec<SocketAddr>,
+    /// Whether each of `client_listen` is an `https://` URL.
+    pub client_https: Vec<bool>,
+    /// The TLS of the `https://` client URLs, if there are any.
+    pub client_tls: Option<tokio_rustls::TlsAcceptor>,
     /// The addresses of --listen-peer-urls (served when peers are reached over TCP).
     pub peer_listen: Vec<SocketAddr>,
+    /// Whether each of `peer_listen` is an `https://` URL.
+    pub peer_https: Vec<bool>,
+    /// The TLS of the peer URLs (serving `https://` ones, dialing `https://` peers).
+    pub peer_tls: Option<crate::tls::PeerTls>,
     /// The addresses of --listen-metrics-urls (`/metrics` and `/health` only).
     pub metrics_listen: Vec<SocketAddr>,
     /// The corruption checks it runs.
@@ -98,7 +106,13 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
         }
     }
     let mut planned = Vec::new();
+    let tls_error = |e: crate::tls::TlsError| RunError::Config(e.to_string());
     for config in configs {
+        let (provider, warnings) =
+            crate::tls::cipher_provider(&config.cipher_suites).map_err(tls_error)?;
+        for warning in warnings {
+            eprintln!("{warning}");
+        }
         if config.initial_cluster_state == crate::config::ClusterState::Existing {
             config.verify_join_existing().map_err(config_error)?;
         } else {
@@ -139,7 +153,11 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 extensive_metrics: config.metrics == "extensive",
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
+            client_https: https_flags(&config.listen_client_urls),
+            client_tls: crate::tls::client_acceptor(config, &provider).map_err(tls_error)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
+            peer_https: https_flags(&config.listen_peer_urls),
+            peer_tls: crate::tls::peer_tls(config, &provider).map_err(tls_error)?,
             metrics_listen: listen_addresses(&config.listen_metrics_urls)?,
             corruption: crate::server::corruption::CorruptionChecks {
                 initial: config.experimental_initial_corrupt_check,
@@ -174,7 +192,8 @@ pub fn plan_process(config: &MemberConfig) -> Result<PlannedMember, RunError> {
             .map_err(|e| RunError::Config(format!("{} is damaged: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let identity = if planned.spec.join {
-                let (identity, members) = join_cluster(config)?;
+                let tls = planned.peer_tls.as_ref().map(|t| &t.connector);
+                let (identity, members) = join_cluster(config, tls)?;
                 planned.spec.members = members;
                 identity
             } else {
@@ -219,7 +238,10 @@ fn store_identity(
 
 /// Asks the other members of --initial-cluster for the cluster: this member's id is the
 /// one added (`etcdctl member add`) with its --initial-advertise-peer-urls.
-fn join_cluster(config: &MemberConfig) -> Result<(StoredIdentity, Vec<MemberInfo>), RunError> {
+fn join_cluster(
+    config: &MemberConfig,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> Result<(StoredIdentity, Vec<MemberInfo>), RunError> {
     let mut mine = config.initial_advertise_peer_urls.clone();
     mine.sort();
     let peers: Vec<String> = config
@@ -236,7 +258,7 @@ fn join_cluster(config: &MemberConfig) -> Result<(StoredIdentity, Vec<MemberInfo
     let mut failures = Vec::new();
     for _ in 0..JOIN_ATTEMPTS {
         for url in &peers {
-            let info = match runtime.block_on(crate::transport::network::query_members(url)) {
+            let info = match runtime.block_on(crate::transport::network::query_members(url, tls)) {
                 Ok(json) => crate::server::membership::ClusterInfo::decode(&json)
                     .map_err(|e| RunError::Config(format!("member at {url}: {e}")))?,
                 Err(why) => {
@@ -289,11 +311,17 @@ fn join_cluster(config: &MemberConfig) -> Result<(StoredIdentity, Vec<MemberInfo
 /// Rounds of asking every peer before a joining member gives up (half a second apart).
 const JOIN_ATTEMPTS: usize = 20;
 
+/// Whether each URL is `https://`.
+fn https_flags(urls: &[String]) -> Vec<bool> {
+    urls.iter().map(|u| u.starts_with("https://")).collect()
+}
+
 fn listen_addresses(urls: &[String]) -> Result<Vec<SocketAddr>, RunError> {
     let mut out = Vec::new();
     for url in urls {
         let host_port = url
             .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))
             .ok_or_else(|| RunError::Config(format!("unsupported listen URL {url:?}")))?
             .trim_end_matches('/');
         let addr = host_port
@@ -323,6 +351,37 @@ fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, RunError
     Ok(bound)
 }
 
+/// A bound listener and the TLS of its connections, if its URL is `https://`.
+type Listener = (std::net::TcpListener, Option<tokio_rustls::TlsAcceptor>);
+
+/// Binds `addrs`, pairing each with `tls` where `https` says so.
+fn bind_tls(
+    addrs: &[SocketAddr],
+    https: &[bool],
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+) -> Result<Vec<Listener>, RunError> {
+    Ok(bind_all(addrs)?
+        .into_iter()
+        .zip(https.iter().chain(std::iter::repeat(&false)))
+        .map(|(listener, https)| (listener, tls.filter(|_| *https).cloned()))
+        .collect())
+}
+
+/// Binds a member's client URLs.
+fn bind_client(member: &PlannedMember) -> Result<Vec<Listener>, RunError> {
+    bind_tls(
+        &member.client_listen,
+        &member.client_https,
+        member.client_tls.as_ref(),
+    )
+}
+
+/// Binds a member's peer URLs.
+fn bind_peer(member: &PlannedMember) -> Result<Vec<Listener>, RunError> {
+    let tls = member.peer_tls.as_ref().and_then(|t| t.acceptor.as_ref());
+    bind_tls(&member.peer_listen, &member.peer_https, tls)
+}
+
 /// A member running in this process: its actors and what serves its client port.
 struct Launched {
     member: RunningMember,
@@ -334,8 +393,8 @@ struct Launched {
 
 /// A member's bound listeners.
 struct Bound {
-    client: Vec<std::net::TcpListener>,
-    peer: Vec<std::net::TcpListener>,
+    client: Vec<Listener>,
+    peer: Vec<Listener>,
     metrics: Vec<std::net::TcpListener>,
 }
 
@@ -363,7 +422,7 @@ impl Launcher {
     fn start(
         &self,
         planned: &PlannedMember,
-        peer: Vec<std::net::TcpListener>,
+        peer: Vec<Listener>,
     ) -> Result<RunningMember, RunError> {
         let name = planned.spec.identity.name.clone();
         let peer_network = match self.mode {
@@ -380,9 +439,14 @@ impl Launcher {
                     .iter()
                     .map(|m| (crate::raft::NodeId(m.id), m.peer_urls.clone()))
                     .collect();
-                let transport =
-                    crate::transport::NetworkTransport::start(config, self.api.clone(), &peers)
-                        .map_err(|e| RunError::Config(e.to_string()))?;
+                let tls = planned.peer_tls.as_ref().map(|t| t.connector.clone());
+                let transport = crate::transport::NetworkTransport::start_with_tls(
+                    config,
+                    self.api.clone(),
+                    &peers,
+                    tls,
+                )
+                .map_err(|e| RunError::Config(e.to_string()))?;
                 PeerNetwork::Tcp {
                     transport: std::sync::Arc::new(transport),
                     config,
@@ -405,7 +469,7 @@ impl Launcher {
     fn serve(
         &self,
         member: RunningMember,
-        client: Vec<std::net::TcpListener>,
+        client: Vec<Listener>,
         metrics: Vec<std::net::TcpListener>,
     ) -> Result<Launched, RunError> {
         let publisher = member.handle.clone();
@@ -438,7 +502,7 @@ impl Launcher {
             Some(start_metrics_http(member.handle.clone(), metrics)?)
         };
         let (stop_port, stop) = tokio::sync::watch::channel(false);
-        for listener in client {
+        for (listener, tls) in client {
             let (member, stop) = (member.handle.clone(), stop.clone());
             self.api.spawn(async move {
                 let listener = match tokio::net::TcpListener::from_std(listener) {
@@ -449,7 +513,7 @@ impl Launcher {
                     }
                 };
                 if let Err(e) =
-                    crate::api::serve_client_port(listener, member, http_addr, stop).await
+                    crate::api::serve_client_port(listener, member, http_addr, stop, tls).await
                 {
                     eprintln!("etcd-rs: the client port stopped: {e}");
                 }
@@ -519,7 +583,7 @@ impl crate::api::http::DevFaults for DevMembers {
         }
         // The previous run's ports and store close as its actors finish stopping: until
         // then this fails, and the caller tries again.
-        let started = bind_all(&planned.client_listen).and_then(|client| {
+        let started = bind_client(planned).and_then(|client| {
             let bound = Bound {
                 client,
                 peer: Vec::new(),
@@ -575,9 +639,9 @@ pub fn run(
     // Bind every port first, so a port in use fails before anything starts.
     let mut listeners = Vec::new();
     for member in &members {
-        let client = bind_all(&member.client_listen)?;
+        let client = bind_client(member)?;
         let peer = match mode {
-            PeerMode::Tcp => bind_all(&member.peer_listen)?,
+            PeerMode::Tcp => bind_peer(member)?,
             PeerMode::InProcess => Vec::new(),
         };
         let metrics = bind_all(&member.metrics_listen)?;

@@ -15,8 +15,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use tonic::transport::server::Connected;
+
+use super::tls::{ClientConnectInfo, ClientStream};
 
 const PREFACE_LEN: usize = 24;
 const FRAME_HEADER_LEN: usize = 9;
@@ -45,7 +46,9 @@ enum Mode {
 
 /// A gRPC connection whose URL-shaped `:authority` is repaired on the way in.
 pub struct AuthorityFix {
-    inner: TcpStream,
+    inner: ClientStream,
+    /// The connection's addresses and client certificate identity, read once.
+    info: ClientConnectInfo,
     /// The connection's place among the process's client connections, given back when
     /// the connection is dropped.
     _permit: tokio::sync::OwnedSemaphorePermit,
@@ -70,12 +73,13 @@ pub struct AuthorityFix {
 impl AuthorityFix {
     /// Wraps an accepted connection that opened with the HTTP/2 preface.
     pub fn new(
-        inner: TcpStream,
+        inner: ClientStream,
         stopped: super::Stopped,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> AuthorityFix {
         AuthorityFix {
             stopped,
+            info: inner.connect_info(),
             inner,
             _permit: permit,
             mode: Mode::Inspect,
@@ -320,10 +324,10 @@ impl AsyncWrite for AuthorityFix {
 }
 
 impl Connected for AuthorityFix {
-    type ConnectInfo = TcpConnectInfo;
+    type ConnectInfo = ClientConnectInfo;
 
-    fn connect_info(&self) -> TcpConnectInfo {
-        self.inner.connect_info()
+    fn connect_info(&self) -> ClientConnectInfo {
+        self.info.clone()
     }
 }
 

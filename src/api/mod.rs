@@ -1,6 +1,7 @@
 //! The client port: gRPC (tonic) and HTTP (actix-web) on one listener, as etcd serves
 //! them. A connection that opens with the HTTP/2 preface goes to tonic; anything else
-//! is HTTP/1 and is relayed to the member's actix-web server on a loopback port.
+//! is HTTP/1 and is relayed to the member's actix-web server on a loopback port. On an
+//! `https://` client URL the same happens inside TLS (see [`tls`]).
 
 mod authority;
 pub mod gateway;
@@ -8,11 +9,12 @@ pub mod grpc;
 pub mod grpc_metrics;
 pub mod http;
 pub mod learner;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt as _;
+use tokio::io::{AsyncRead, AsyncReadExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -26,6 +28,7 @@ use crate::pb::v3electionpb::election_server::ElectionServer;
 use crate::pb::v3lockpb::lock_server::LockServer;
 use crate::server::handle::MemberHandle;
 use authority::AuthorityFix;
+use tls::ClientStream;
 
 /// The HTTP/2 connection preface every gRPC client sends first.
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
@@ -96,15 +99,16 @@ fn port_stopped() -> std::io::Error {
 /// Serves `member`'s client port on `listener` until the process stops, or until `stop`
 /// says true: then the port closes and every connection on it breaks, as if the
 /// member's process had died. `http` is the loopback address of the member's actix-web
-/// server.
+/// server. With `tls` (an `https://` URL), every connection is TLS.
 pub async fn serve_client_port(
     listener: TcpListener,
     member: MemberHandle,
     http: SocketAddr,
     stop: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<(), tonic::transport::Error> {
     let (grpc_tx, grpc_rx) = mpsc::channel::<Permitted>(PENDING_GRPC_CONNECTIONS_MAX);
-    tokio::spawn(accept(listener, grpc_tx, http, stop.clone()));
+    tokio::spawn(accept(listener, grpc_tx, http, stop.clone(), tls));
     let max_request = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -130,6 +134,7 @@ pub async fn serve_client_port(
             limits.grpc_keepalive_timeout,
             GRPC_KEEPALIVE_TIMEOUT_DEFAULT,
         )))
+        .layer(tls::layer())
         .layer(learner::layer(member.clone()))
         .layer(grpc_metrics::layer(member.metrics.grpc.clone()))
         .add_service(health_service)
@@ -165,13 +170,14 @@ pub async fn serve_client_port(
 }
 
 /// An accepted connection and its descriptor among [`client_connections_max`].
-type Permitted = (TcpStream, tokio::sync::OwnedSemaphorePermit);
+type Permitted = (ClientStream, tokio::sync::OwnedSemaphorePermit);
 
 async fn accept(
     listener: TcpListener,
     grpc: mpsc::Sender<Permitted>,
     http: SocketAddr,
     stop: tokio::sync::watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let mut port_stopped = stopped(&stop);
     let permits = connection_permits();
@@ -198,12 +204,27 @@ async fn accept(
         let _ = stream.set_nodelay(true);
         let grpc = grpc.clone();
         let permits = permits.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let mut first = [0u8; HTTP2_PREFACE.len()];
-            let n = match peek_exact(&stream, &mut first).await {
-                // Closed before a byte: nothing to serve.
-                Ok(0) | Err(_) => return,
-                Ok(n) => n,
+            let (stream, n) = match tls {
+                None => match peek_exact(&stream, &mut first).await {
+                    // Closed before a byte: nothing to serve.
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => (ClientStream::Plain(stream), n),
+                },
+                Some(acceptor) => {
+                    let opened = tokio::time::timeout(
+                        tls::HANDSHAKE_TIMEOUT,
+                        open_tls(acceptor, stream, &mut first),
+                    );
+                    match opened.await {
+                        Ok(Ok((stream, n))) if n > 0 => (stream, n),
+                        // A failed handshake (a refused certificate, say), a client that
+                        // closed, or one too slow: nothing to serve.
+                        _ => return,
+                    }
+                }
             };
             if first[..n] == *HTTP2_PREFACE {
                 let _ = grpc.send((stream, permit)).await;
@@ -223,6 +244,44 @@ async fn accept(
     }
 }
 
+/// Does the TLS handshake, then reads until `buf` is full, the client stops sending what
+/// could be a preface, or closes: the stream replays those bytes.
+async fn open_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    buf: &mut [u8],
+) -> std::io::Result<(ClientStream, usize)> {
+    let mut stream = Box::new(acceptor.accept(stream).await?);
+    let n = read_prefix(&mut stream, buf).await?;
+    Ok((
+        ClientStream::Tls {
+            stream,
+            replay: buf[..n].to_vec(),
+            replayed: 0,
+        },
+        n,
+    ))
+}
+
+/// Reads until `buf` is full, the peer stops sending what could be a preface, or closes.
+async fn read_prefix<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buf: &mut [u8],
+) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        let read = reader.read(&mut buf[n..]).await?;
+        if read == 0 {
+            break;
+        }
+        n += read;
+        if buf[..n] != HTTP2_PREFACE[..n] {
+            break;
+        }
+    }
+    Ok(n)
+}
+
 /// Peeks until `buf` is full, the peer stops sending what could be a preface, or closes.
 async fn peek_exact(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
     loop {
@@ -234,7 +293,7 @@ async fn peek_exact(stream: &TcpStream, buf: &mut [u8]) -> std::io::Result<usize
     }
 }
 
-async fn relay(mut client: TcpStream, http: SocketAddr) {
+async fn relay(mut client: ClientStream, http: SocketAddr) {
     let Ok(mut server) = TcpStream::connect(http).await else {
         let mut discard = [0u8; 1];
         let _ = client.read(&mut discard).await;

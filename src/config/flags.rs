@@ -6,7 +6,7 @@
 //! - [`Support::Accepted`]: accepted (so existing command lines and config files still
 //!   start), and a warning names it when it is set to anything but etcd's default.
 //! - [`Support::Refused`]: setting it to anything but etcd's default stops start-up with an
-//!   error, because running without it would be unsafe (TLS, authentication) or would start
+//!   error, because running without it would be unsafe (authentication) or would start
 //!   something other than what was asked for (discovery, proxy mode).
 //! - [`Support::EtcdIgnored`]: flags etcd itself accepts and ignores with a warning.
 
@@ -77,14 +77,6 @@ pub struct Refusal {
 }
 
 const SECURITY: &str = "run without the security it asks for";
-const TLS: Refusal = Refusal {
-    what: "TLS",
-    instead: SECURITY,
-};
-const PEER_TLS: Refusal = Refusal {
-    what: "peer TLS",
-    instead: SECURITY,
-};
 const AUTH: Refusal = Refusal {
     what: "authentication",
     instead: SECURITY,
@@ -312,67 +304,43 @@ pub const FLAGS: &[FlagSpec] = &[
     f("proxy-write-timeout", Accepted, T::Uint, "5000", true),
     f("proxy-read-timeout", Accepted, T::Uint, "0", true),
     // security: only in the config file's transport-security sections, except cipher-suites
-    f("cert-file", Refused(TLS), T::String, "", false),
-    f("key-file", Refused(TLS), T::String, "", false),
-    f(
-        "client-cert-auth",
-        Refused(Refusal {
-            what: "client certificate authentication",
-            instead: SECURITY,
-        }),
-        T::Bool,
-        "false",
-        false,
-    ),
-    f("client-crl-file", Refused(TLS), T::String, "", false),
+    f("cert-file", Implemented, T::String, "", false),
+    f("key-file", Implemented, T::String, "", false),
+    f("client-cert-auth", Implemented, T::Bool, "false", false),
+    f("client-crl-file", Implemented, T::String, "", false),
     f(
         "client-cert-allowed-hostname",
-        Refused(TLS),
+        Implemented,
         T::String,
         "",
         false,
     ),
-    f("trusted-ca-file", Refused(TLS), T::String, "", false),
-    f("auto-tls", Refused(TLS), T::Bool, "false", false),
-    f("peer-cert-file", Refused(PEER_TLS), T::String, "", false),
-    f("peer-key-file", Refused(PEER_TLS), T::String, "", false),
+    f("trusted-ca-file", Implemented, T::String, "", false),
+    f("auto-tls", Implemented, T::Bool, "false", false),
+    f("peer-cert-file", Implemented, T::String, "", false),
+    f("peer-key-file", Implemented, T::String, "", false),
     f(
         "peer-client-cert-auth",
-        Refused(Refusal {
-            what: "peer certificate authentication",
-            instead: SECURITY,
-        }),
+        Implemented,
         T::Bool,
         "false",
         false,
     ),
-    f(
-        "peer-trusted-ca-file",
-        Refused(PEER_TLS),
-        T::String,
-        "",
-        false,
-    ),
-    f("peer-auto-tls", Refused(PEER_TLS), T::Bool, "false", false),
-    f("peer-crl-file", Refused(PEER_TLS), T::String, "", false),
-    f(
-        "peer-cert-allowed-cn",
-        Refused(PEER_TLS),
-        T::String,
-        "",
-        false,
-    ),
+    f("peer-trusted-ca-file", Implemented, T::String, "", false),
+    f("peer-auto-tls", Implemented, T::Bool, "false", false),
+    f("peer-crl-file", Implemented, T::String, "", false),
+    f("peer-cert-allowed-cn", Implemented, T::String, "", false),
     f(
         "peer-cert-allowed-hostname",
-        Refused(PEER_TLS),
+        Implemented,
         T::String,
         "",
         false,
     ),
-    f("cipher-suites", Refused(TLS), T::Strings, "", true),
+    f("cipher-suites", Implemented, T::Strings, "", true),
     f(
         "experimental-peer-skip-client-san-verification",
-        Refused(PEER_TLS),
+        Implemented,
         T::Bool,
         "false",
         false,
@@ -641,7 +609,8 @@ mod tests {
     fn usage_lists_every_flag_but_etcds_ignored_ones() {
         let u = usage();
         assert!(u.contains("  --name string (default \"default\")\n"));
-        assert!(u.contains("  --cert-file string [TLS not implemented yet: refused if set]\n"));
+        assert!(u.contains("  --cert-file string\n"));
+        assert!(u.contains("  --auth-token string (default \"simple\") [authentication not implemented yet: refused if set]\n"));
         assert!(
             u.contains("  --enable-v2 bool (default \"false\") [accepted, not implemented yet]\n")
         );

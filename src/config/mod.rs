@@ -14,8 +14,8 @@
 //!
 //! Every etcd 3.4 flag is known ([`flags::FLAGS`]): implemented ones set typed fields of
 //! [`MemberConfig`]; others are accepted with a warning when set to a non-default value;
-//! security settings (TLS, client certificates, authentication, `https://` URLs) and
-//! bootstrap modes etcd-rs lacks (discovery, proxy) are refused rather than ignored.
+//! security settings etcd-rs lacks (authentication, TLS on `unixs://` and metrics URLs)
+//! and bootstrap modes it lacks (discovery, proxy) are refused rather than ignored.
 //!
 //! # What is not done here, because it needs I/O
 //! - etcd checks `--initial-cluster` and the member's place in it only when the data
@@ -45,6 +45,7 @@ use std::time::Duration;
 
 pub use cluster::{ClusterId, InitialMember, member_id};
 pub use error::ConfigError;
+pub use goparse::quote;
 
 /// etcd's default `--initial-cluster`, from the default name and peer URL.
 pub const DEFAULT_INITIAL_CLUSTER: &str = "default=http://localhost:2380";
@@ -178,6 +179,50 @@ pub struct MemberConfig {
     /// `--experimental-corrupt-check-time`: how often the leader compares the members'
     /// hashes (zero: never).
     pub experimental_corrupt_check_time: Duration,
+    /// TLS of the client URLs (`--cert-file`, `--key-file`, `--trusted-ca-file`,
+    /// `--client-cert-auth`, `--client-crl-file`, `--auto-tls`,
+    /// `--client-cert-allowed-hostname`); used on `https://` client URLs.
+    pub client_tls: TlsSettings,
+    /// TLS of the peer URLs (the `--peer-*` equivalents, `--peer-cert-allowed-cn`,
+    /// `--experimental-peer-skip-client-san-verification`); used on `https://` peer URLs.
+    pub peer_tls: TlsSettings,
+    /// `--cipher-suites`: the TLS 1.2 cipher suites allowed, by Go's names (empty: the
+    /// TLS library's defaults). TLS 1.3's suites are not configurable, as in Go.
+    pub cipher_suites: Vec<String>,
+}
+
+/// The TLS settings of one side (client URLs or peer URLs), as etcd's `transport.TLSInfo`.
+/// Files are read when the member starts, not when the configuration is parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TlsSettings {
+    /// The certificate (PEM) presented, with its chain.
+    pub cert_file: String,
+    /// Its private key (PEM).
+    pub key_file: String,
+    /// The CA certificates (PEM) client certificates are verified against, and, when
+    /// this member dials (peers), the servers' certificates.
+    pub trusted_ca_file: String,
+    /// Whether a verified client certificate is required.
+    pub client_cert_auth: bool,
+    /// A certificate revocation list (PEM or DER); a revoked client certificate is refused.
+    pub crl_file: String,
+    /// Whether to generate a self-signed certificate at start-up when no
+    /// certificate is given (under `<data-dir>/fixtures/client` or `.../peer`).
+    pub auto_tls: bool,
+    /// The only subject Common Name accepted in the other side's certificate (peers).
+    pub allowed_cn: String,
+    /// The only host name the other side's certificate must be valid for.
+    pub allowed_hostname: String,
+    /// Peers only: skip checking that a client certificate's SANs match the caller's
+    /// address (etcd's `--experimental-peer-skip-client-san-verification`).
+    pub skip_client_san_verification: bool,
+}
+
+impl TlsSettings {
+    /// Whether no certificate is given (etcd's `TLSInfo.Empty`).
+    pub fn is_empty(&self) -> bool {
+        self.cert_file.is_empty() && self.key_file.is_empty()
+    }
 }
 
 impl Default for MemberConfig {
@@ -225,6 +270,9 @@ impl Default for MemberConfig {
             unsafe_no_fsync: false,
             experimental_initial_corrupt_check: false,
             experimental_corrupt_check_time: Duration::ZERO,
+            client_tls: TlsSettings::default(),
+            peer_tls: TlsSettings::default(),
+            cipher_suites: Vec::new(),
         }
     }
 }

@@ -165,7 +165,9 @@ fn refuse_and_warn(settings: &Settings, warnings: &mut Vec<String>) -> Result<()
     Ok(())
 }
 
-/// Refuses `https://` and `unixs://` URLs: they ask for TLS.
+/// Refuses the URLs that ask for TLS where etcd-rs has none: `unixs://` URLs, and
+/// `https://` metrics URLs (served by a plain HTTP server). `https://` client and peer
+/// URLs are served with the client and peer TLS settings.
 fn refuse_tls_urls(cfg: &MemberConfig, settings: &Settings) -> Result<(), ConfigError> {
     let lists = [
         ("listen-client-urls", &cfg.listen_client_urls),
@@ -184,28 +186,20 @@ fn refuse_tls_urls(cfg: &MemberConfig, settings: &Settings) -> Result<(), Config
             .map_or(Origin::Flag, |(_, _, o)| o.clone())
     };
     for (name, urls) in lists {
-        if let Some(url) = urls.iter().find(|u| is_tls_url(u)) {
+        let refused = |u: &&String| {
+            u.starts_with("unixs://") || (name == "listen-metrics-urls" && is_tls_url(u))
+        };
+        if let Some(url) = urls.iter().find(refused) {
             return Err(ConfigError::Refused {
                 setting: format!("{} URL {url}", origin(name).setting(name)),
-                what: "TLS",
+                what: if url.starts_with("unixs://") {
+                    "TLS on unix sockets"
+                } else {
+                    "TLS on metrics URLs"
+                },
                 instead: "run without the security it asks for",
             });
         }
-    }
-    let cluster_tls = cfg
-        .initial_cluster
-        .split(',')
-        .filter_map(|item| item.split_once('=').map(|(_, u)| u.trim()))
-        .find(|u| is_tls_url(u));
-    if let Some(url) = cluster_tls {
-        return Err(ConfigError::Refused {
-            setting: format!(
-                "{} URL {url}",
-                origin("initial-cluster").setting("initial-cluster")
-            ),
-            what: "peer TLS",
-            instead: "run without the security it asks for",
-        });
     }
     Ok(())
 }
@@ -274,6 +268,25 @@ fn apply(p: &mut Pending, name: &str, value: Value) {
         ("experimental-corrupt-check-time", Value::Nanos(n)) => {
             c.experimental_corrupt_check_time = dur(n);
         }
+        ("cert-file", Value::Str(s)) => c.client_tls.cert_file = s,
+        ("key-file", Value::Str(s)) => c.client_tls.key_file = s,
+        ("trusted-ca-file", Value::Str(s)) => c.client_tls.trusted_ca_file = s,
+        ("client-cert-auth", Value::Bool(b)) => c.client_tls.client_cert_auth = b,
+        ("client-crl-file", Value::Str(s)) => c.client_tls.crl_file = s,
+        ("auto-tls", Value::Bool(b)) => c.client_tls.auto_tls = b,
+        ("client-cert-allowed-hostname", Value::Str(s)) => c.client_tls.allowed_hostname = s,
+        ("peer-cert-file", Value::Str(s)) => c.peer_tls.cert_file = s,
+        ("peer-key-file", Value::Str(s)) => c.peer_tls.key_file = s,
+        ("peer-trusted-ca-file", Value::Str(s)) => c.peer_tls.trusted_ca_file = s,
+        ("peer-client-cert-auth", Value::Bool(b)) => c.peer_tls.client_cert_auth = b,
+        ("peer-crl-file", Value::Str(s)) => c.peer_tls.crl_file = s,
+        ("peer-auto-tls", Value::Bool(b)) => c.peer_tls.auto_tls = b,
+        ("peer-cert-allowed-cn", Value::Str(s)) => c.peer_tls.allowed_cn = s,
+        ("peer-cert-allowed-hostname", Value::Str(s)) => c.peer_tls.allowed_hostname = s,
+        ("experimental-peer-skip-client-san-verification", Value::Bool(b)) => {
+            c.peer_tls.skip_client_san_verification = b;
+        }
+        ("cipher-suites", Value::List(v)) => c.cipher_suites = v,
         (name, value) => {
             // The table test applies every implemented flag's default, so a mismatch here
             // is a bug in this file, caught by tests.

@@ -266,14 +266,119 @@ const IMPLEMENTED: &[(&str, &str, &str, &[&str], Check)] = &[
         &[],
         |c| c.experimental_corrupt_check_time == Duration::from_secs(120),
     ),
+    (
+        "cipher-suites",
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "[TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]",
+        &[],
+        |c| {
+            c.cipher_suites
+                == [
+                    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+                ]
+        },
+    ),
 ];
+
+/// The TLS flags that only the command line and the environment set (the config file
+/// has them in its transport-security sections): flag, value, check.
+const TLS_FLAGS: &[(&str, &str, fn(&MemberConfig) -> bool)] = &[
+    ("cert-file", "/c.crt", |c| {
+        c.client_tls.cert_file == "/c.crt"
+    }),
+    ("key-file", "/c.key", |c| c.client_tls.key_file == "/c.key"),
+    ("trusted-ca-file", "/ca.crt", |c| {
+        c.client_tls.trusted_ca_file == "/ca.crt"
+    }),
+    ("client-cert-auth", "true", |c| {
+        c.client_tls.client_cert_auth
+    }),
+    ("client-crl-file", "/c.crl", |c| {
+        c.client_tls.crl_file == "/c.crl"
+    }),
+    ("auto-tls", "true", |c| c.client_tls.auto_tls),
+    ("client-cert-allowed-hostname", "h", |c| {
+        c.client_tls.allowed_hostname == "h"
+    }),
+    ("peer-cert-file", "/p.crt", |c| {
+        c.peer_tls.cert_file == "/p.crt"
+    }),
+    ("peer-key-file", "/p.key", |c| {
+        c.peer_tls.key_file == "/p.key"
+    }),
+    ("peer-trusted-ca-file", "/ca.crt", |c| {
+        c.peer_tls.trusted_ca_file == "/ca.crt"
+    }),
+    ("peer-client-cert-auth", "true", |c| {
+        c.peer_tls.client_cert_auth
+    }),
+    ("peer-crl-file", "/p.crl", |c| {
+        c.peer_tls.crl_file == "/p.crl"
+    }),
+    ("peer-auto-tls", "true", |c| c.peer_tls.auto_tls),
+    ("peer-cert-allowed-cn", "m1", |c| {
+        c.peer_tls.allowed_cn == "m1"
+    }),
+    ("peer-cert-allowed-hostname", "h", |c| {
+        c.peer_tls.allowed_hostname == "h"
+    }),
+    (
+        "experimental-peer-skip-client-san-verification",
+        "true",
+        |c| c.peer_tls.skip_client_san_verification,
+    ),
+];
+
+#[test]
+fn tls_flags_set_their_field_from_the_command_line_and_the_environment() {
+    for (name, value, check) in TLS_FLAGS {
+        let flag = format!("--{name}={value}");
+        let p = ok(&[flag.as_str()], &[]);
+        assert!(check(&p.config), "{flag} gave {:?}", p.config);
+        let key = super::flags::lookup(name).unwrap().env_name();
+        let p = ok(&[], &[(key.as_str(), value)]);
+        assert!(check(&p.config), "{key}={value} gave {:?}", p.config);
+    }
+}
+
+#[test]
+fn transport_security_sections_set_the_tls_flags() {
+    let p = yaml_ok(
+        "client-transport-security:\n  cert-file: /c.crt\n  key-file: /c.key\n  client-cert-auth: true\n  trusted-ca-file: /ca.crt\n  auto-tls: true\npeer-transport-security:\n  cert-file: /p.crt\n  key-file: /p.key\n  client-cert-auth: true\n  trusted-ca-file: /pca.crt\n  auto-tls: true\n",
+    );
+    let c = &p.config;
+    assert_eq!(
+        (
+            c.client_tls.cert_file.as_str(),
+            c.client_tls.key_file.as_str()
+        ),
+        ("/c.crt", "/c.key")
+    );
+    assert_eq!(c.client_tls.trusted_ca_file, "/ca.crt");
+    assert!(c.client_tls.client_cert_auth && c.client_tls.auto_tls);
+    assert_eq!(
+        (c.peer_tls.cert_file.as_str(), c.peer_tls.key_file.as_str()),
+        ("/p.crt", "/p.key")
+    );
+    assert_eq!(c.peer_tls.trusted_ca_file, "/pca.crt");
+    assert!(c.peer_tls.client_cert_auth && c.peer_tls.auto_tls);
+    assert!(matches!(
+        yaml_fail("client-transport-security:\n  client-cert-auth: 3\n"),
+        ConfigError::Invalid(_)
+    ));
+    yaml_ok(
+        "client-transport-security:\n  cert-file: ''\n  client-cert-auth: false\npeer-transport-security:\n",
+    );
+}
 
 #[test]
 fn every_implemented_flag_has_a_case() {
     for spec in FLAGS {
         if spec.support == Support::Implemented && !matches!(spec.name, "config-file" | "version") {
             assert!(
-                IMPLEMENTED.iter().any(|(n, ..)| *n == spec.name),
+                IMPLEMENTED.iter().any(|(n, ..)| *n == spec.name)
+                    || TLS_FLAGS.iter().any(|(n, ..)| *n == spec.name),
                 "--{} has no test case",
                 spec.name
             );
@@ -508,60 +613,40 @@ fn every_security_flag_is_refused_when_set() {
         let flag = format!("--{}={}", spec.name, spec.default);
         ok(&[flag.as_str()], &[]);
     }
-    assert_eq!(refused, 24);
+    assert_eq!(refused, 7);
 }
 
 #[test]
 fn the_refusal_message_says_why() {
     assert_eq!(
-        fail(&["--cert-file=/etc/ssl/server.crt"], &[]).to_string(),
-        "etcd-rs: --cert-file (TLS) is not implemented yet; refusing to start rather than run without the security it asks for"
+        fail(&["--auth-token=jwt"], &[]).to_string(),
+        "etcd-rs: --auth-token (authentication) is not implemented yet; refusing to start rather than run without the security it asks for"
     );
-    ok(&["--client-cert-auth=false", "--cert-file="], &[]);
+    ok(&["--auth-token=simple"], &[]);
 }
 
 #[test]
-fn https_urls_are_refused() {
-    let err = fail(
+fn https_client_and_peer_urls_are_taken_and_tls_elsewhere_refused() {
+    let p = ok(
         &[
             "--listen-client-urls=https://127.0.0.1:2379",
             "--advertise-client-urls=https://127.0.0.1:2379",
+            "--listen-peer-urls=https://127.0.0.1:2380",
+            "--initial-advertise-peer-urls=https://127.0.0.1:2380",
+            "--initial-cluster=default=https://127.0.0.1:2380",
         ],
         &[],
     );
+    assert_eq!(p.config.listen_client_urls, ["https://127.0.0.1:2379"]);
+    assert_eq!(p.config.listen_peer_urls, ["https://127.0.0.1:2380"]);
     assert_eq!(
-        err.to_string(),
-        "etcd-rs: --listen-client-urls URL https://127.0.0.1:2379 (TLS) is not implemented yet; refusing to start rather than run without the security it asks for"
+        fail(&["--listen-metrics-urls=https://127.0.0.1:2381"], &[]).to_string(),
+        "etcd-rs: --listen-metrics-urls URL https://127.0.0.1:2381 (TLS on metrics URLs) is not implemented yet; refusing to start rather than run without the security it asks for"
     );
     assert!(matches!(
-        fail(&["--initial-cluster=default=https://localhost:2380"], &[]),
-        ConfigError::Refused {
-            what: "peer TLS",
-            ..
-        }
+        yaml_fail("listen-metrics-urls: https://127.0.0.1:2381\n"),
+        ConfigError::Refused { setting, .. } if setting == "config-file key listen-metrics-urls URL https://127.0.0.1:2381"
     ));
-    assert!(matches!(
-        yaml_fail("listen-peer-urls: https://127.0.0.1:2380\n"),
-        ConfigError::Refused { setting, .. } if setting == "config-file key listen-peer-urls URL https://127.0.0.1:2380"
-    ));
-}
-
-#[test]
-fn transport_security_sections_are_refused_when_they_ask_for_tls() {
-    assert_eq!(
-        yaml_fail("client-transport-security:\n  cert-file: /c.crt\n").to_string(),
-        "etcd-rs: config-file key client-transport-security.cert-file (TLS) is not implemented yet; refusing to start rather than run without the security it asks for"
-    );
-    assert!(matches!(
-        yaml_fail("peer-transport-security:\n  client-cert-auth: true\n"),
-        ConfigError::Refused {
-            what: "peer certificate authentication",
-            ..
-        }
-    ));
-    yaml_ok(
-        "client-transport-security:\n  cert-file: ''\n  client-cert-auth: false\npeer-transport-security:\n",
-    );
 }
 
 #[test]

@@ -13,10 +13,10 @@ use super::flags::{self, FlagSpec, Value, ValueType};
 use super::settings::{Origin, Settings};
 use super::url::new_urls_csv;
 
-/// The keys of the two transport-security sections and what each asks for.
+/// The keys of the two transport-security sections and the prefix of their flags.
 const SECURITY_SECTIONS: &[(&str, &str)] = &[
-    ("client-transport-security", "TLS"),
-    ("peer-transport-security", "peer TLS"),
+    ("client-transport-security", ""),
+    ("peer-transport-security", "peer-"),
 ];
 
 /// Reads a config file's text into settings.
@@ -36,11 +36,11 @@ pub(crate) fn settings_from_yaml(text: &str) -> Result<Settings, ConfigError> {
     };
     for (key, node) in &map {
         let Some(key) = key.as_str() else { continue };
-        if let Some((section, what)) = SECURITY_SECTIONS
+        if let Some((section, prefix)) = SECURITY_SECTIONS
             .iter()
             .find(|(s, _)| s.eq_ignore_ascii_case(key))
         {
-            check_security_section(section, what, node)?;
+            read_security_section(section, prefix, node, &mut settings)?;
             continue;
         }
         let spec = flags::FLAGS
@@ -267,12 +267,14 @@ fn yaml11_int(s: &str) -> Option<i128> {
     Some(if neg { -v } else { v })
 }
 
-/// A `client-transport-security` or `peer-transport-security` section: any non-default
-/// entry asks for TLS, which etcd-rs refuses.
-fn check_security_section(
+/// A `client-transport-security` or `peer-transport-security` section (etcd's
+/// `securityConfig`): each entry sets the flag of the same name (`peer-` prefixed in the
+/// peer section).
+fn read_security_section(
     section: &str,
-    what: &'static str,
+    prefix: &str,
     node: &Yaml,
+    settings: &mut Settings,
 ) -> Result<(), ConfigError> {
     let node = match node {
         Yaml::Tagged(t) => &t.value,
@@ -289,41 +291,32 @@ fn check_security_section(
             ));
         }
     };
-    const FIELDS: &[(&str, bool, &str)] = &[
-        ("cert-file", false, "TLS"),
-        ("key-file", false, "TLS"),
-        ("client-cert-auth", true, "certificate authentication"),
-        ("trusted-ca-file", false, "TLS"),
-        ("auto-tls", true, "TLS"),
+    const FIELDS: &[(&str, bool)] = &[
+        ("cert-file", false),
+        ("key-file", false),
+        ("client-cert-auth", true),
+        ("trusted-ca-file", false),
+        ("auto-tls", true),
     ];
     for (key, value) in map {
         let Some(key) = key.as_str() else { continue };
-        let Some(&(name, is_bool, asks)) =
-            FIELDS.iter().find(|(n, _, _)| n.eq_ignore_ascii_case(key))
+        let Some(&(name, is_bool)) = FIELDS.iter().find(|(n, _)| n.eq_ignore_ascii_case(key))
         else {
             continue;
         };
         let field = format!("{section}.{name}");
-        let set = match value {
-            Yaml::Null => false,
-            v if is_bool => yaml_bool(v)
-                .ok_or_else(|| section_type_error(kind(v).to_string(), &field, "bool"))?,
-            Yaml::String(s) => !s.is_empty(),
+        let parsed = match value {
+            Yaml::Null => continue,
+            v if is_bool => Value::Bool(
+                yaml_bool(v)
+                    .ok_or_else(|| section_type_error(kind(v).to_string(), &field, "bool"))?,
+            ),
+            Yaml::String(s) => Value::Str(s.clone()),
             v => return Err(section_type_error(kind(v).to_string(), &field, "string")),
         };
-        if set {
-            let what = if asks == "TLS" {
-                what
-            } else if section.starts_with("peer") {
-                "peer certificate authentication"
-            } else {
-                "client certificate authentication"
-            };
-            return Err(ConfigError::Refused {
-                setting: format!("config-file key {field}"),
-                what,
-                instead: "run without the security it asks for",
-            });
+        let flag = format!("{prefix}{name}");
+        if let Some(spec) = flags::lookup(&flag) {
+            settings.set(spec, parsed, Origin::File);
         }
     }
     Ok(())

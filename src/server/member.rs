@@ -88,8 +88,8 @@ pub enum PeerNetwork<'a> {
         config: crate::transport::TransportConfig,
         /// The runtime the peer port runs on.
         runtime: tokio::runtime::Handle,
-        /// The bound --listen-peer-urls.
-        listeners: Vec<std::net::TcpListener>,
+        /// The bound --listen-peer-urls, each with its TLS if it is `https://`.
+        listeners: Vec<(std::net::TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
     },
 }
 
@@ -288,7 +288,7 @@ where
                 peer: peer_metrics,
                 inbound: metrics.actors.raft_node.mailbox.clone(),
             };
-            for listener in listeners {
+            for (listener, tls) in listeners {
                 let counted = counted.clone();
                 let (config, inbound) = (config, raft.clone().recipient());
                 let members: crate::transport::MembersFn = {
@@ -310,7 +310,7 @@ where
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
                             crate::transport::serve_member_peer_port(
-                                listener, config, inbound, members, counted,
+                                listener, config, inbound, members, counted, tls,
                             )
                             .await;
                         }

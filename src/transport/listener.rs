@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::Recipient;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -25,7 +25,7 @@ use super::codec::{
     CodecError, Frame, HEADER_BYTES, Hello, Reassembler, decode_header, decode_payload,
     encode_pong, encode_refuse, encode_welcome,
 };
-use super::network::{TransportConfig, WRITE_TIMEOUT};
+use super::network::{PeerStream, TransportConfig, WRITE_TIMEOUT};
 use crate::metrics::actors::Mailbox;
 use crate::metrics::peer::PeerMetrics;
 use crate::raft::{Message, MessageType, NodeId};
@@ -171,7 +171,7 @@ pub async fn serve_peer_port(
     inbound: Recipient<Inbound>,
 ) {
     let counted = PeerPortMetrics::default();
-    serve_member_peer_port(listener, config, inbound, Arc::new(|| None), counted).await;
+    serve_member_peer_port(listener, config, inbound, Arc::new(|| None), counted, None).await;
 }
 
 /// What a member's peer port counts: bytes received and pongs sent per peer, and the
@@ -185,13 +185,15 @@ pub struct PeerPortMetrics {
 }
 
 /// [`serve_peer_port`], answering members queries with what `members` says, and counting
-/// into `metrics`.
+/// into `metrics`. With `tls` (an `https://` peer URL), every connection is TLS: its
+/// handshake, in the connection's own task, must end within [`HELLO_TIMEOUT`].
 pub async fn serve_member_peer_port(
     listener: TcpListener,
     config: TransportConfig,
     inbound: Recipient<Inbound>,
     members: MembersFn,
     metrics: PeerPortMetrics,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let shared = Arc::new(Shared::default());
     let mut connections = JoinSet::new();
@@ -218,6 +220,7 @@ pub async fn serve_member_peer_port(
             shared: shared.clone(),
             members: members.clone(),
             metrics: metrics.clone(),
+            tls: tls.clone(),
         };
         connections.spawn(connection.serve(stream));
     }
@@ -231,14 +234,31 @@ struct Connection {
     shared: Arc<Shared>,
     members: MembersFn,
     metrics: PeerPortMetrics,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Connection {
     async fn serve(self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
+        let stream: PeerStream = match &self.tls {
+            None => Box::new(stream),
+            Some(acceptor) => {
+                match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => Box::new(stream),
+                    // A refused certificate: the caller retries; log it now and then.
+                    Ok(Err(e)) => {
+                        return self.shared.log_refusal(format!(
+                            "refused a peer connection from {}: TLS: {e}",
+                            self.address.ip()
+                        ));
+                    }
+                    Err(_) => return self.log("no TLS handshake in time"),
+                }
+            }
+        };
         // The write half MUST live as long as the connection: dropping it sends FIN,
         // which the caller takes for a closed connection.
-        let (read, mut write) = stream.into_split();
+        let (read, mut write) = tokio::io::split(stream);
         let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, read);
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await {
             Ok(Ok(Some(Frame::Hello(hello)))) => hello,
@@ -278,7 +298,7 @@ impl Connection {
     }
 
     /// Answers a joining member's query with the cluster's members.
-    async fn answer_members(&self, mut write: tokio::net::tcp::OwnedWriteHalf) {
+    async fn answer_members(&self, mut write: WriteHalf<PeerStream>) {
         let mut answer = Vec::new();
         match (self.members)() {
             Some(json) if json.len() < super::codec::MAX_FRAME_PAYLOAD_BYTES => {
@@ -321,7 +341,7 @@ impl Connection {
     async fn receive<R: AsyncRead + Unpin>(
         &self,
         reader: &mut R,
-        write: &mut tokio::net::tcp::OwnedWriteHalf,
+        write: &mut WriteHalf<PeerStream>,
         hello: &Hello,
     ) -> Result<(), String> {
         let mut reassembler = Reassembler::new(self.config.max_message_bytes);

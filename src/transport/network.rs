@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
@@ -112,36 +113,94 @@ pub enum TransportError {
     },
 }
 
-/// Turns `http://host:port[/]` into `host:port`.
-pub fn peer_address(url: &str) -> Result<String, TransportError> {
+/// Where a peer URL points: `host:port` to connect to, the host (the name its TLS
+/// certificate must be valid for), and whether to speak TLS (`https://`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerTarget {
+    /// `host:port`.
+    pub address: String,
+    /// The host, without IPv6 brackets.
+    pub host: String,
+    /// Whether the URL is `https://`.
+    pub tls: bool,
+}
+
+/// Reads `http://host:port[/]` or `https://host:port[/]`.
+pub fn peer_target(url: &str) -> Result<PeerTarget, TransportError> {
     let bad = |why| TransportError::BadUrl {
         url: url.to_owned(),
         why,
     };
-    if url.starts_with("https://") {
-        return Err(bad("peer TLS is not supported"));
-    }
-    let host_port = url
-        .strip_prefix("http://")
-        .ok_or_else(|| bad("expected http://host:port"))?
-        .trim_end_matches('/');
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        return Err(bad("expected http://host:port or https://host:port"));
+    };
+    let host_port = rest.trim_end_matches('/');
     match host_port.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {
-            Ok(host_port.to_owned())
-        }
-        _ => Err(bad("expected http://host:port")),
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(PeerTarget {
+            address: host_port.to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            tls,
+        }),
+        _ => Err(bad("expected http://host:port or https://host:port")),
     }
 }
 
+/// Turns `http://host:port[/]` (or `https://`) into `host:port`.
+pub fn peer_address(url: &str) -> Result<String, TransportError> {
+    peer_target(url).map(|t| t.address)
+}
+
+/// A connection to a peer, plain or TLS.
+pub(super) trait PeerIo: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> PeerIo for T {}
+
+/// A connection to or from a peer.
+pub(super) type PeerStream = Box<dyn PeerIo>;
+
+/// Connects to `target`, over TLS with `tls` if its URL is `https://`.
+pub(super) async fn dial(
+    target: &PeerTarget,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> Result<PeerStream, String> {
+    let stream = tokio::net::TcpStream::connect(&target.address)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Batching is done by the writer; do not let Nagle delay heartbeats.
+    let _ = stream.set_nodelay(true);
+    if !target.tls {
+        return Ok(Box::new(stream));
+    }
+    let connector = tls.ok_or_else(|| {
+        "an https:// peer URL, and no peer TLS (give --peer-trusted-ca-file, --peer-cert-file and --peer-key-file, or --peer-auto-tls)".to_string()
+    })?;
+    let name = rustls::pki_types::ServerName::try_from(target.host.clone())
+        .map_err(|e| format!("peer host {:?}: {e}", target.host))?;
+    let stream = connector
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("TLS: {e}"))?;
+    Ok(Box::new(stream))
+}
+
 /// Asks the member at peer URL `url` for the cluster's members (a joining member's
-/// first step): the JSON it answers.
-pub async fn query_members(url: &str) -> Result<Vec<u8>, String> {
+/// first step): the JSON it answers. `tls` dials `https://` URLs.
+pub async fn query_members(
+    url: &str,
+    tls: Option<&tokio_rustls::TlsConnector>,
+) -> Result<Vec<u8>, String> {
     use tokio::io::AsyncWriteExt;
-    let address = peer_address(url).map_err(|e| e.to_string())?;
+    let target = peer_target(url).map_err(|e| e.to_string())?;
+    let address = target.address.clone();
     let exchange = async {
-        let mut stream = tokio::net::TcpStream::connect(&address)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut stream = dial(&target, tls).await?;
         let mut query = Vec::new();
         super::codec::encode_members_query(&mut query);
         stream.write_all(&query).await.map_err(|e| e.to_string())?;
@@ -316,6 +375,8 @@ pub struct NetworkTransport {
     reports: PeerReports,
     dropped_unknown_peer: AtomicU64,
     metrics: crate::metrics::peer::PeerMetrics,
+    /// Dials `https://` peer URLs (`None`: such URLs cannot be reached).
+    tls: Option<tokio_rustls::TlsConnector>,
 }
 
 impl NetworkTransport {
@@ -329,6 +390,7 @@ impl NetworkTransport {
             reports: PeerReports::default(),
             dropped_unknown_peer: AtomicU64::new(0),
             metrics: crate::metrics::peer::PeerMetrics::new(),
+            tls: None,
         }
     }
 
@@ -345,7 +407,18 @@ impl NetworkTransport {
         runtime: Handle,
         peers: &HashMap<NodeId, Vec<String>>,
     ) -> Result<NetworkTransport, TransportError> {
-        let transport = NetworkTransport::new(config, runtime);
+        NetworkTransport::start_with_tls(config, runtime, peers, None)
+    }
+
+    /// [`NetworkTransport::start`], dialing `https://` peer URLs with `tls`.
+    pub fn start_with_tls(
+        config: TransportConfig,
+        runtime: Handle,
+        peers: &HashMap<NodeId, Vec<String>>,
+        tls: Option<tokio_rustls::TlsConnector>,
+    ) -> Result<NetworkTransport, TransportError> {
+        let mut transport = NetworkTransport::new(config, runtime);
+        transport.tls = tls;
         for (id, urls) in peers {
             if *id != config.local_id {
                 transport.add_peer(*id, urls)?;
@@ -359,7 +432,7 @@ impl NetworkTransport {
     pub fn add_peer(&self, id: NodeId, urls: &[String]) -> Result<(), TransportError> {
         let addresses = urls
             .iter()
-            .map(|url| peer_address(url))
+            .map(|url| peer_target(url))
             .collect::<Result<Vec<_>, _>>()?;
         if addresses.is_empty() {
             return Err(TransportError::BadUrl {
@@ -376,6 +449,7 @@ impl NetworkTransport {
             sent_bytes: self.metrics.sent_bytes.with_label_values(&[&label]),
             round_trip: self.metrics.round_trip_seconds.with_label_values(&[&label]),
             addresses,
+            tls: self.tls.clone(),
             queue: receiver,
             shared: shared.clone(),
             reports: self.reports.clone(),

@@ -6,9 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
 use tokio::sync::mpsc;
 
 use super::codec::{
@@ -16,8 +14,9 @@ use super::codec::{
 };
 use super::listener::read_frame;
 use super::network::{
-    CONNECT_TIMEOUT, FLUSH_BYTES, PING_INTERVAL, PeerReports, PeerShared, RECONNECT_BACKOFF_MAX,
-    RECONNECT_BACKOFF_MIN, TransportConfig, WRITE_BATCH_MESSAGES, WRITE_TIMEOUT, queued_size,
+    CONNECT_TIMEOUT, FLUSH_BYTES, PING_INTERVAL, PeerReports, PeerShared, PeerStream, PeerTarget,
+    RECONNECT_BACKOFF_MAX, RECONNECT_BACKOFF_MIN, TransportConfig, WRITE_BATCH_MESSAGES,
+    WRITE_TIMEOUT, dial, queued_size,
 };
 use crate::raft::{Message, NodeId};
 
@@ -45,8 +44,10 @@ pub(super) struct PeerWriter {
     pub(super) sent_bytes: prometheus::IntCounter,
     /// `etcd_network_peer_round_trip_time_seconds` for this peer.
     pub(super) round_trip: prometheus::Histogram,
-    /// `host:port` of each peer URL, tried in turn.
-    pub(super) addresses: Vec<String>,
+    /// Each peer URL, tried in turn.
+    pub(super) addresses: Vec<PeerTarget>,
+    /// Dials the `https://` ones.
+    pub(super) tls: Option<tokio_rustls::TlsConnector>,
     pub(super) queue: mpsc::Receiver<Message>,
     pub(super) shared: Arc<PeerShared>,
     pub(super) reports: PeerReports,
@@ -60,9 +61,10 @@ impl PeerWriter {
         let mut backoff = RECONNECT_BACKOFF_MIN;
         let mut attempt = 0;
         loop {
-            let address = self.addresses[attempt % self.addresses.len()].clone();
+            let target = self.addresses[attempt % self.addresses.len()].clone();
+            let address = target.address.clone();
             attempt += 1;
-            match self.connect(&address).await {
+            match self.connect(&target).await {
                 Ok(stream) => {
                     backoff = RECONNECT_BACKOFF_MIN;
                     self.on_connected(&address);
@@ -91,13 +93,11 @@ impl PeerWriter {
     }
 
     /// Connects and exchanges hello and welcome, within [`CONNECT_TIMEOUT`].
-    async fn connect(&self, address: &str) -> Result<TcpStream, ConnectError> {
+    async fn connect(&self, target: &PeerTarget) -> Result<PeerStream, ConnectError> {
         let attempt = async {
-            let mut stream = TcpStream::connect(address)
+            let mut stream = dial(target, self.tls.as_ref())
                 .await
-                .map_err(|e| ConnectError::Failed(e.to_string()))?;
-            // Batching is done here; do not let Nagle delay heartbeats.
-            let _ = stream.set_nodelay(true);
+                .map_err(ConnectError::Failed)?;
             let mut hello = Vec::new();
             encode_hello(
                 &Hello {
@@ -184,8 +184,8 @@ impl PeerWriter {
     /// Writes queued messages, and a ping every [`PING_INTERVAL`], until the transport
     /// drops the peer or the connection breaks. The read half is watched for pongs, and
     /// so that a peer that closes or dies is noticed even when there is nothing to send.
-    async fn pump(&mut self, stream: TcpStream) -> Ended {
-        let (mut read, mut write) = stream.into_split();
+    async fn pump(&mut self, stream: PeerStream) -> Ended {
+        let (mut read, mut write) = tokio::io::split(stream);
         let mut batch = Vec::with_capacity(WRITE_BATCH_MESSAGES);
         let mut buf = Vec::with_capacity(FLUSH_BYTES);
         // What the peer sent back: pongs, possibly split across reads.
@@ -280,7 +280,7 @@ impl PeerWriter {
     async fn write_batch(
         &self,
         batch: &[Message],
-        write: &mut OwnedWriteHalf,
+        write: &mut WriteHalf<PeerStream>,
         buf: &mut Vec<u8>,
     ) -> Result<(), String> {
         buf.clear();
@@ -298,7 +298,11 @@ impl PeerWriter {
         Ok(())
     }
 
-    async fn flush(&self, write: &mut OwnedWriteHalf, buf: &mut Vec<u8>) -> Result<(), String> {
+    async fn flush(
+        &self,
+        write: &mut WriteHalf<PeerStream>,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), String> {
         match tokio::time::timeout(WRITE_TIMEOUT, write.write_all(buf)).await {
             Ok(Ok(())) => {
                 PeerShared::count(&self.shared.sent_bytes, buf.len() as u64);
