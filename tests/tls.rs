@@ -494,10 +494,11 @@ fn an_unknown_cipher_suite_is_refused_at_start_up() {
 #[test]
 fn cipher_suites_limit_tls_1_2() {
     let pki = Pki::new("cipher-limit");
+    // (Go's HTTP/2 server, hence etcd, refuses a list without an AES-128-GCM suite.)
     let (_server, url) = https_member(
         &pki,
         "m",
-        &["--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"],
+        &["--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
         None,
     );
     let tls12 = |cipher: &str| {
@@ -512,13 +513,13 @@ fn cipher_suites_limit_tls_1_2() {
         ]);
         curl(&args)
     };
-    let allowed = tls12("ECDHE-ECDSA-AES256-GCM-SHA384");
+    let allowed = tls12("ECDHE-ECDSA-AES128-GCM-SHA256");
     assert!(
         String::from_utf8_lossy(&allowed.stdout).contains(r#""health":"true""#),
         "the allowed suite: {}",
         text(&allowed)
     );
-    let other = tls12("ECDHE-ECDSA-AES128-GCM-SHA256");
+    let other = tls12("ECDHE-ECDSA-AES256-GCM-SHA384");
     assert!(
         !other.status.success(),
         "a TLS 1.2 suite not in --cipher-suites was negotiated: {}",
