@@ -166,7 +166,10 @@ impl Pki {
 impl Drop for Pki {
     fn drop(&mut self) {
         if std::thread::panicking() || std::env::var_os("KEEP_TEST_LOGS").is_some() {
-            eprintln!("the test's certificates and logs are kept in {}", self.dir.display());
+            eprintln!(
+                "the test's certificates and logs are kept in {}",
+                self.dir.display()
+            );
         } else {
             let _ = fs::remove_dir_all(&self.dir);
         }
@@ -283,8 +286,17 @@ fn get(endpoint: &str, tls: &[String], key: &str) -> String {
 
 /// Asserts that an etcdctl call with these TLS flags fails (a refused handshake).
 fn refused(endpoint: &str, tls: &[String], what: &str) {
-    let out = etcdctl(endpoint, tls, ETCDCTL_FAILING_TIMEOUTS, &["put", "refused", "x"]);
-    assert!(!out.status.success(), "{what}: etcdctl succeeded: {}", text(&out));
+    let out = etcdctl(
+        endpoint,
+        tls,
+        ETCDCTL_FAILING_TIMEOUTS,
+        &["put", "refused", "x"],
+    );
+    assert!(
+        !out.status.success(),
+        "{what}: etcdctl succeeded: {}",
+        text(&out)
+    );
 }
 
 /// etcdctl's flags for a client trusting `ca`, with the certificate `cert` if any.
@@ -449,12 +461,7 @@ fn a_revoked_client_certificate_is_refused() {
     let pki = Pki::new("crl");
     let ca = format!("--trusted-ca-file={}", pki.path("ca.crt"));
     let crl = format!("--client-crl-file={}", pki.path("crl.pem"));
-    let (_server, url) = https_member(
-        &pki,
-        "m",
-        &["--client-cert-auth", &ca, &crl],
-        Some("alice"),
-    );
+    let (_server, url) = https_member(&pki, "m", &["--client-cert-auth", &ca, &crl], Some("alice"));
     put(&url, &client_tls(&pki, "ca", Some("alice")), "k", "v");
     refused(
         &url,
@@ -645,7 +652,11 @@ fn auto_tls_serves_clients_and_peers_with_self_signed_certificates() {
     put(&urls[0], &skip, "auto", "tls");
     assert_eq!(get(&urls[2], &skip, "auto"), "tls");
     // Verified against the test CA, the self-signed certificate is refused.
-    refused(&urls[0], &client_tls(&pki, "ca", None), "a self-signed server certificate");
+    refused(
+        &urls[0],
+        &client_tls(&pki, "ca", None),
+        "a self-signed server certificate",
+    );
     for side in ["client", "peer"] {
         let cert = Path::new(&pki.path("m0.data"))
             .join("fixtures")

@@ -283,7 +283,7 @@ const IMPLEMENTED: &[(&str, &str, &str, &[&str], Check)] = &[
 
 /// The TLS flags that only the command line and the environment set (the config file
 /// has them in its transport-security sections): flag, value, check.
-const TLS_FLAGS: &[(&str, &str, fn(&MemberConfig) -> bool)] = &[
+const TLS_FLAGS: &[(&str, &str, Check)] = &[
     ("cert-file", "/c.crt", |c| {
         c.client_tls.cert_file == "/c.crt"
     }),
