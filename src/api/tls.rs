@@ -198,3 +198,163 @@ where
         self.inner.call(request)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+    use rustls::pki_types::pem::PemObject as _;
+
+    use super::*;
+
+    fn key() -> KeyPair {
+        KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key")
+    }
+
+    /// A certificate of subject CN `cn` for 127.0.0.1, signed by `ca`: PEM cert and key.
+    fn leaf(cn: &str, ca: &rcgen::Certificate, ca_key: &KeyPair) -> (String, String) {
+        let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = key();
+        let cert = params.signed_by(&key, ca, ca_key).expect("signed");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    /// A client that presented a certificate verified under --client-cert-auth is known
+    /// by its CN, through the real set-up of the client port (files, verifier) and a
+    /// real handshake on loopback.
+    #[tokio::test]
+    async fn a_verified_client_certificate_gives_its_common_name() {
+        let dir = std::env::temp_dir().join(format!("etcd-rs-client-cn-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ca_key = key();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "test-ca");
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let (server_cert, server_key) = leaf("member", &ca, &ca_key);
+        let (alice_cert, alice_key) = leaf("alice", &ca, &ca_key);
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            path.display().to_string()
+        };
+        let mut config = crate::config::MemberConfig {
+            listen_client_urls: vec!["https://127.0.0.1:2379".to_string()],
+            ..Default::default()
+        };
+        config.client_tls.cert_file = write("server.crt", &server_cert);
+        config.client_tls.key_file = write("server.key", &server_key);
+        config.client_tls.trusted_ca_file = write("ca.crt", &ca.pem());
+        config.client_tls.client_cert_auth = true;
+        let provider = crate::tls::cipher_provider(&[]).unwrap().0;
+        let acceptor = crate::tls::client_acceptor(&config, &provider)
+            .unwrap()
+            .expect("an https URL has TLS");
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let chain =
+            vec![rustls::pki_types::CertificateDer::from_pem_slice(alice_cert.as_bytes()).unwrap()];
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(alice_key.as_bytes()).unwrap();
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .unwrap();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = async {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let stream = acceptor.accept(tcp).await.expect("handshake");
+            ClientStream::Tls {
+                stream: Box::new(stream),
+                replay: Vec::new(),
+                replayed: 0,
+            }
+            .connect_info()
+        };
+        let client = async {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+            connector
+                .connect(name, tcp)
+                .await
+                .expect("client handshake")
+        };
+        let (info, _client) = tokio::join!(server, client);
+        assert_eq!(info.verified_cn.map(|cn| cn.0).as_deref(), Some("alice"));
+        assert_eq!(info.tcp.local_addr, Some(addr));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The inner service of the layer's test: keeps the extensions it was called with.
+    #[derive(Clone, Default)]
+    struct Seen(Arc<std::sync::Mutex<Option<http::Extensions>>>);
+
+    impl tower::Service<http::Request<()>> for Seen {
+        type Response = ();
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<(), Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<()>) -> Self::Future {
+            *self.0.lock().unwrap() = Some(request.extensions().clone());
+            std::future::ready(Ok(()))
+        }
+    }
+
+    #[test]
+    fn the_layer_hands_the_common_name_and_addresses_to_handlers() {
+        use tower::{Layer as _, Service as _};
+        let seen = Seen::default();
+        let mut service = layer().layer(seen.clone());
+        let remote = "127.0.0.1:5555".parse().ok();
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(ClientConnectInfo {
+            tcp: TcpConnectInfo {
+                local_addr: None,
+                remote_addr: remote,
+            },
+            verified_cn: Some(VerifiedClientCn("alice".into())),
+        });
+        let _ = service.call(request);
+        let extensions = seen.0.lock().unwrap().take().unwrap();
+        assert_eq!(
+            extensions.get::<VerifiedClientCn>().map(|cn| cn.0.as_str()),
+            Some("alice")
+        );
+        assert_eq!(
+            extensions
+                .get::<TcpConnectInfo>()
+                .and_then(|i| i.remote_addr),
+            remote
+        );
+
+        // Without a verified certificate, no name.
+        let mut request = http::Request::new(());
+        request.extensions_mut().insert(ClientConnectInfo {
+            tcp: TcpConnectInfo {
+                local_addr: None,
+                remote_addr: remote,
+            },
+            verified_cn: None,
+        });
+        let _ = service.call(request);
+        let extensions = seen.0.lock().unwrap().take().unwrap();
+        assert!(extensions.get::<VerifiedClientCn>().is_none());
+    }
+}
