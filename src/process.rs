@@ -351,15 +351,17 @@ fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<std::net::TcpListener>, RunError
     Ok(bound)
 }
 
-/// A bound listener and the TLS of its connections, if its URL is `https://`.
+/// A bound client listener and the TLS of its connections, if its URL is `https://`.
 type Listener = (std::net::TcpListener, Option<tokio_rustls::TlsAcceptor>);
+/// A bound peer listener and the TLS of its connections, if its URL is `https://`.
+type PeerListener = (std::net::TcpListener, Option<crate::tls::PeerAcceptor>);
 
 /// Binds `addrs`, pairing each with `tls` where `https` says so.
-fn bind_tls(
+fn bind_tls<T: Clone>(
     addrs: &[SocketAddr],
     https: &[bool],
-    tls: Option<&tokio_rustls::TlsAcceptor>,
-) -> Result<Vec<Listener>, RunError> {
+    tls: Option<&T>,
+) -> Result<Vec<(std::net::TcpListener, Option<T>)>, RunError> {
     Ok(bind_all(addrs)?
         .into_iter()
         .zip(https.iter().chain(std::iter::repeat(&false)))
@@ -377,7 +379,7 @@ fn bind_client(member: &PlannedMember) -> Result<Vec<Listener>, RunError> {
 }
 
 /// Binds a member's peer URLs.
-fn bind_peer(member: &PlannedMember) -> Result<Vec<Listener>, RunError> {
+fn bind_peer(member: &PlannedMember) -> Result<Vec<PeerListener>, RunError> {
     let tls = member.peer_tls.as_ref().and_then(|t| t.acceptor.as_ref());
     bind_tls(&member.peer_listen, &member.peer_https, tls)
 }
@@ -394,7 +396,7 @@ struct Launched {
 /// A member's bound listeners.
 struct Bound {
     client: Vec<Listener>,
-    peer: Vec<Listener>,
+    peer: Vec<PeerListener>,
     metrics: Vec<std::net::TcpListener>,
 }
 
@@ -422,7 +424,7 @@ impl Launcher {
     fn start(
         &self,
         planned: &PlannedMember,
-        peer: Vec<Listener>,
+        peer: Vec<PeerListener>,
     ) -> Result<RunningMember, RunError> {
         let name = planned.spec.identity.name.clone();
         let peer_network = match self.mode {

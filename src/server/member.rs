@@ -89,7 +89,7 @@ pub enum PeerNetwork<'a> {
         /// The runtime the peer port runs on.
         runtime: tokio::runtime::Handle,
         /// The bound --listen-peer-urls, each with its TLS if it is `https://`.
-        listeners: Vec<(std::net::TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
+        listeners: Vec<(std::net::TcpListener, Option<crate::tls::PeerAcceptor>)>,
     },
 }
 

@@ -560,11 +560,22 @@ pub fn client_acceptor(
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
 }
 
+/// The server side of the `https://` peer URLs.
+#[derive(Clone)]
+pub struct PeerAcceptor {
+    /// The TLS of each connection.
+    pub acceptor: tokio_rustls::TlsAcceptor,
+    /// Whether a verified client certificate's SANs must match the address it connects
+    /// from ([`check_client_san`]); false with
+    /// `--experimental-peer-skip-client-san-verification`.
+    pub check_client_san: bool,
+}
+
 /// Both sides of the peer URLs' TLS.
 #[derive(Clone)]
 pub struct PeerTls {
     /// Serves the `https://` --listen-peer-urls (`None` if there are none).
-    pub acceptor: Option<tokio_rustls::TlsAcceptor>,
+    pub acceptor: Option<PeerAcceptor>,
     /// Dials `https://` peer URLs.
     pub connector: tokio_rustls::TlsConnector,
 }
@@ -654,13 +665,47 @@ pub fn peer_tls(
         }
         (Some(_), Some(identity)) => {
             let server = server_config(settings, Side::Peer, identity, provider)?;
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(server)))
+            Some(PeerAcceptor {
+                acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(server)),
+                check_client_san: !settings.skip_client_san_verification,
+            })
         }
     };
     Ok(Some(PeerTls {
         acceptor,
         connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
     }))
+}
+
+/// How long resolving one DNS name of a peer's certificate may take.
+const SAN_LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// etcd's `checkSAN`, for a verified peer client certificate: if it names IP addresses
+/// or DNS names, the address the peer connects from must be one of those IPs, or one
+/// that one of those names resolves to. A certificate without either passes.
+pub async fn check_client_san(certificate: &[u8], remote: std::net::IpAddr) -> Result<(), String> {
+    let remote = remote.to_canonical();
+    let (ips, dns) = der::subject_alt_names(certificate)
+        .ok_or_else(|| "cannot read the client certificate's names".to_string())?;
+    if ips.iter().any(|ip| ip.to_canonical() == remote) || (ips.is_empty() && dns.is_empty()) {
+        return Ok(());
+    }
+    for name in &dns {
+        let lookup = tokio::net::lookup_host((name.as_str(), 0));
+        if let Ok(Ok(mut addresses)) = tokio::time::timeout(SAN_LOOKUP_TIMEOUT, lookup).await
+            && addresses.any(|a| a.ip().to_canonical() == remote)
+        {
+            return Ok(());
+        }
+    }
+    Err(format!(
+        "its client certificate is for {}, not {remote}",
+        ips.iter()
+            .map(ToString::to_string)
+            .chain(dns.iter().cloned())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -694,6 +739,36 @@ mod tests {
         );
         assert!(cipher_provider(&names(&["TLS_RSA_WITH_AES_128_CBC_SHA"])).is_err());
         assert!(cipher_provider(&[]).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_peer_client_certificate_must_name_the_address_it_comes_from() {
+        let cert = |sans: &[&str]| {
+            let sans = sans.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+            let params = rcgen::CertificateParams::new(sans).unwrap();
+            params.self_signed(&key).unwrap().der().to_vec()
+        };
+        let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let other: std::net::IpAddr = "10.9.8.7".parse().unwrap();
+        assert_eq!(check_client_san(&cert(&["127.0.0.1"]), local).await, Ok(()));
+        assert!(
+            check_client_san(&cert(&["127.0.0.1"]), other)
+                .await
+                .is_err()
+        );
+        assert_eq!(check_client_san(&cert(&["localhost"]), local).await, Ok(()));
+        assert!(
+            check_client_san(&cert(&["localhost"]), other)
+                .await
+                .is_err()
+        );
+        assert_eq!(check_client_san(&cert(&[]), other).await, Ok(()));
+        let mapped: std::net::IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        assert_eq!(
+            check_client_san(&cert(&["127.0.0.1"]), mapped).await,
+            Ok(())
+        );
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub async fn serve_member_peer_port(
     inbound: Recipient<Inbound>,
     members: MembersFn,
     metrics: PeerPortMetrics,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::PeerAcceptor>,
 ) {
     let shared = Arc::new(Shared::default());
     let mut connections = JoinSet::new();
@@ -234,7 +234,7 @@ struct Connection {
     shared: Arc<Shared>,
     members: MembersFn,
     metrics: PeerPortMetrics,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::PeerAcceptor>,
 }
 
 impl Connection {
@@ -242,13 +242,13 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         let stream: PeerStream = match &self.tls {
             None => Box::new(stream),
-            Some(acceptor) => {
-                match tokio::time::timeout(HELLO_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => Box::new(stream),
+            Some(tls) => {
+                match tokio::time::timeout(HELLO_TIMEOUT, self.open_tls(tls, stream)).await {
+                    Ok(Ok(stream)) => stream,
                     // A refused certificate: the caller retries; log it now and then.
-                    Ok(Err(e)) => {
+                    Ok(Err(why)) => {
                         return self.shared.log_refusal(format!(
-                            "refused a peer connection from {}: TLS: {e}",
+                            "refused a peer connection from {}: {why}",
                             self.address.ip()
                         ));
                     }
@@ -295,6 +295,28 @@ impl Connection {
         if let Err(why) = ended {
             self.log(&format!("member {}: {why}", hello.from));
         }
+    }
+
+    /// The TLS handshake, then etcd's check of the client certificate's SANs.
+    async fn open_tls(
+        &self,
+        tls: &crate::tls::PeerAcceptor,
+        stream: TcpStream,
+    ) -> Result<PeerStream, String> {
+        let stream = tls
+            .acceptor
+            .accept(stream)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        let certificate = stream
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first());
+        if let Some(certificate) = certificate.filter(|_| tls.check_client_san) {
+            crate::tls::check_client_san(certificate, self.address.ip()).await?;
+        }
+        Ok(Box::new(stream))
     }
 
     /// Answers a joining member's query with the cluster's members.
