@@ -331,7 +331,7 @@ mod tests {
             },
             verified_cn: Some(VerifiedClientCn("alice".into())),
         });
-        let _ = service.call(request);
+        drop(service.call(request));
         let extensions = seen.0.lock().unwrap().take().unwrap();
         assert_eq!(
             extensions.get::<VerifiedClientCn>().map(|cn| cn.0.as_str()),
@@ -353,7 +353,7 @@ mod tests {
             },
             verified_cn: None,
         });
-        let _ = service.call(request);
+        drop(service.call(request));
         let extensions = seen.0.lock().unwrap().take().unwrap();
         assert!(extensions.get::<VerifiedClientCn>().is_none());
     }
