@@ -138,10 +138,11 @@ fn a_member_starts_from_a_yaml_config_file_with_etcds_keys() {
 
 #[test]
 fn security_flags_refuse_to_start_and_unknown_flags_are_errors() {
-    let (code, stderr) = refused(&["--cert-file", "/tmp/server.crt"], &[]);
+    // (TLS flags are implemented now: discovery is still refused.)
+    let (code, stderr) = refused(&["--discovery", "https://discovery.example/x"], &[]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("--cert-file") && stderr.contains("not implemented yet"),
+        stderr.contains("--discovery") && stderr.contains("not implemented yet"),
         "{stderr}"
     );
     let (code, stderr) = refused(&["--no-such-flag"], &[]);

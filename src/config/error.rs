@@ -44,16 +44,16 @@ pub enum ConfigError {
     #[error("{0}")]
     Fatal(String),
 
-    /// A setting etcd-rs does not implement and must not silently ignore: TLS, client
-    /// certificate and password authentication, discovery, proxy mode.
+    /// A setting etcd-rs does not implement and must not silently ignore: authentication,
+    /// TLS on metrics URLs and unix sockets, discovery, proxy mode.
     #[error(
         "etcd-rs: {setting} ({what}) is not implemented yet; refusing to start rather than {instead}"
     )]
     Refused {
-        /// The setting as the user wrote it: `--cert-file`, `ETCD_CERT_FILE`,
-        /// `config-file key client-transport-security.cert-file`.
+        /// The setting as the user wrote it: `--auth-token`, `ETCD_AUTH_TOKEN`,
+        /// `config-file key listen-metrics-urls URL https://...`.
         setting: String,
-        /// What it asks for ("TLS").
+        /// What it asks for ("authentication").
         what: &'static str,
         /// What starting anyway would do.
         instead: &'static str,

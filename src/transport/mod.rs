@@ -10,6 +10,11 @@
 //!   also pings the peer every [`network::PING_INTERVAL`] to measure the round trip.
 //! - [`listener`]: [`serve_peer_port`], the receiving side on --listen-peer-urls.
 //!
+//! On `https://` peer URLs both sides speak TLS ([`crate::tls::PeerTls`]): the dialing
+//! side wraps its connection before the hello, the listening side does the handshake
+//! (and etcd's certificate checks) in the connection's own task, within the hello's
+//! timeout. The frames inside are the same.
+//!
 //! Each member dials each peer and only writes on that connection (after the hello and
 //! its answer); messages coming back arrive on the peer's own connection to us. So a pair
 //! of members shares two connections, one per direction, as etcd's streams do.
