@@ -85,10 +85,6 @@ const PEER_TLS: Refusal = Refusal {
     what: "peer TLS",
     instead: SECURITY,
 };
-const AUTH: Refusal = Refusal {
-    what: "authentication",
-    instead: SECURITY,
-};
 
 /// What etcd-rs does with a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -411,9 +407,9 @@ pub const FLAGS: &[FlagSpec] = &[
     f("enable-pprof", Implemented, T::Bool, "false", true),
     f("metrics", Implemented, T::String, "basic", true),
     // auth
-    f("auth-token", Refused(AUTH), T::String, "simple", true),
-    f("bcrypt-cost", Refused(AUTH), T::Uint, "10", true),
-    f("auth-token-ttl", Accepted, T::Uint, "300", true),
+    f("auth-token", Implemented, T::String, "simple", true),
+    f("bcrypt-cost", Implemented, T::Uint, "10", true),
+    f("auth-token-ttl", Implemented, T::Uint, "300", true),
     f("enable-grpc-gateway", Implemented, T::Bool, "true", true),
     // experimental
     f(

@@ -240,6 +240,9 @@ fn apply(p: &mut Pending, name: &str, value: Value) {
         ("initial-cluster-token", Value::Str(s)) => c.initial_cluster_token = s,
         ("initial-cluster-state", Value::Str(s)) => p.cluster_state = s,
         ("strict-reconfig-check", Value::Bool(b)) => c.strict_reconfig_check = b,
+        ("auth-token", Value::Str(s)) => c.auth_token = s,
+        ("bcrypt-cost", Value::U64(n)) => c.bcrypt_cost = n,
+        ("auth-token-ttl", Value::U64(n)) => c.auth_token_ttl = n,
         ("pre-vote", Value::Bool(b)) => c.pre_vote = b,
         ("cors", Value::List(v)) => c.cors = v,
         ("host-whitelist", Value::List(v)) => c.host_whitelist = v,
@@ -361,12 +364,39 @@ fn validate(p: &mut Pending, warnings: &mut Vec<String>) -> Result<(), ConfigErr
     }
     // etcd parses the retention when it starts the server, just after validation.
     parse_compaction(compaction, &c.auto_compaction_retention)?;
+    validate_auth(c)?;
     p.cfg.initial_cluster_state = state;
     p.cfg.auto_compaction_mode = compaction;
     Ok(())
 }
 
 /// The part of etcd's `setupLogging` that can refuse a configuration.
+/// bcrypt's bounds on --bcrypt-cost.
+const BCRYPT_COST_MIN: u64 = 4;
+/// See [`BCRYPT_COST_MIN`].
+const BCRYPT_COST_MAX: u64 = 31;
+
+/// --auth-token and --bcrypt-cost, checked as etcd checks them when it starts the server.
+fn validate_auth(c: &MemberConfig) -> Result<(), ConfigError> {
+    if !(BCRYPT_COST_MIN..=BCRYPT_COST_MAX).contains(&c.bcrypt_cost) {
+        return Err(ConfigError::Invalid(format!(
+            "invalid bcrypt-cost {} (it must be between {BCRYPT_COST_MIN} and {BCRYPT_COST_MAX})",
+            c.bcrypt_cost
+        )));
+    }
+    let kind = c.auth_token.split(',').next().unwrap_or_default();
+    match kind {
+        "simple" => Ok(()),
+        "jwt" => Err(ConfigError::Invalid(
+            "etcd-rs: --auth-token jwt is not implemented yet; use simple tokens".into(),
+        )),
+        other => Err(ConfigError::Invalid(format!(
+            "unknown token type {}",
+            quote(other)
+        ))),
+    }
+}
+
 fn validate_logging(p: &Pending) -> Result<(), ConfigError> {
     let c = &p.cfg;
     match c.logger.as_str() {

@@ -189,6 +189,11 @@ const IMPLEMENTED: &[(&str, &str, &str, &[&str], Check)] = &[
         !c.strict_reconfig_check
     }),
     ("pre-vote", "true", "true", &[], |c| c.pre_vote),
+    ("auth-token", "simple", "simple", &[], |c| {
+        c.auth_token == "simple"
+    }),
+    ("bcrypt-cost", "4", "4", &[], |c| c.bcrypt_cost == 4),
+    ("auth-token-ttl", "2", "2", &[], |c| c.auth_token_ttl == 2),
     ("cors", "http://a:1", "http://a:1", &[], |c| {
         c.cors == ["http://a:1"]
     }),
@@ -508,7 +513,23 @@ fn every_security_flag_is_refused_when_set() {
         let flag = format!("--{}={}", spec.name, spec.default);
         ok(&[flag.as_str()], &[]);
     }
-    assert_eq!(refused, 24);
+    assert_eq!(refused, 22);
+}
+
+#[test]
+fn auth_settings_are_checked_as_etcd_checks_them() {
+    for (flag, words) in [
+        ("--bcrypt-cost=3", "invalid bcrypt-cost 3"),
+        ("--bcrypt-cost=32", "invalid bcrypt-cost 32"),
+        ("--auth-token=opaque", "unknown token type \"opaque\""),
+        (
+            "--auth-token=jwt,sign-method=RS256",
+            "jwt is not implemented yet",
+        ),
+    ] {
+        let error = fail(&[flag], &[]).to_string();
+        assert!(error.contains(words), "{flag}: {error}");
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ use super::membership::{ChangeKind, ConfContext, Member, Membership, SharedMembe
 use super::raft_node::{Applied, Propose};
 use super::wait::WaitRegistry;
 use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
+use crate::auth::{Access, Auth, AuthError, AuthInfo, AuthStore};
 use crate::lease::{
     DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_REVOKE_BATCH_MAX, EXPIRY_CHECK_INTERVAL_MS, LeaseError,
     Lessor, TimeToLive, decode_lease_entry, encode_lease, meta_key,
@@ -60,6 +61,28 @@ pub enum AppliedResponse {
     Membership,
     /// An alarm was raised or cleared: whether that changed anything.
     Alarm(bool),
+    /// An auth request.
+    Auth(AuthAnswer),
+}
+
+/// What an applied auth request answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuthAnswer {
+    /// Done, nothing to report.
+    Done,
+    /// Authenticate: the token.
+    Token(String),
+    /// UserGet's roles, UserList's users or RoleList's roles.
+    Names(Vec<String>),
+    /// RoleGet's permissions.
+    Permissions(Vec<crate::pb::authpb::Permission>),
+    /// AuthStatus.
+    Status {
+        /// Whether auth is enabled.
+        enabled: bool,
+        /// The store's revision.
+        revision: u64,
+    },
 }
 
 /// The result a proposer waits for.
@@ -164,6 +187,18 @@ fn load_alarms<B: Backend>(
 
 /// The meta entry of the membership (JSON, see [`Membership::encode`]).
 const MEMBERSHIP_META: &[u8] = b"membership";
+
+/// The auth store recorded in the store's meta keyspace (an empty one if none is).
+fn load_auth<B: Backend>(store: &MvccStore<B>, auth: &Auth) -> Result<(), mvcc::Error> {
+    let loaded = match store.meta(crate::auth::store::AUTH_META)? {
+        Some(bytes) => AuthStore::decode(&bytes)
+            .map_err(|e| mvcc::Error::Corrupt(format!("the auth store's record: {e}")))?,
+        None => AuthStore::default(),
+    };
+    *auth.write() = loaded;
+    auth.tokens().clear();
+    Ok(())
+}
 
 fn load_membership<B: Backend>(store: &MvccStore<B>) -> Result<Option<Membership>, mvcc::Error> {
     store
@@ -286,6 +321,8 @@ pub struct Applier<B: Backend> {
     metrics: Arc<MemberMetrics>,
     size_of: SizeOf<B>,
     failed: bool,
+    /// The auth store (this actor is its only writer) and the member's tokens.
+    auth: Arc<Auth>,
 }
 
 impl<B: Backend + Unpin + 'static> Applier<B> {
@@ -305,8 +342,10 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         applied: watch::Sender<AppliedState>,
         metrics: Arc<MemberMetrics>,
         size_of: SizeOf<B>,
+        auth: Arc<Auth>,
     ) -> Result<Applier<B>, mvcc::Error> {
         let leases = load_leases(&store)?;
+        load_auth(&store, &auth)?;
         let attachments = store.take_restored_lease_attachments();
         lessor.restore(leases, &attachments);
         load_attributes(&store, &attributes)?;
@@ -348,6 +387,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             metrics,
             size_of,
             failed: false,
+            auth,
         })
     }
 
@@ -464,6 +504,19 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             && super::corruption::corrupt_raised(&self.alarms)
         {
             return Err(super::handle::ApiError::Corrupt);
+        }
+        let header = request.header.as_ref();
+        // The member's own proposals (lease expiry, alarms over quota) have no header or
+        // say they are internal; every client request names its user when auth is on.
+        if header.is_some_and(|h| !h.internal) {
+            let info = header.filter(|h| !h.username.is_empty()).map(|h| AuthInfo {
+                username: h.username.clone(),
+                revision: h.auth_revision,
+            });
+            self.check_permission(request, info.as_ref())?;
+        }
+        if let Some(answer) = self.apply_auth(request)? {
+            return Ok(AppliedResponse::Auth(answer));
         }
         let lessor = &self.lessor;
         let leases = |id: i64| lessor.contains(id);
@@ -583,6 +636,167 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             mvcc::Error::Corrupt("a committed request of a kind this member cannot apply".into())
                 .into(),
         )
+    }
+
+    /// etcd's checks of a client's request as it is applied (its auth applier): admin
+    /// calls need the root role; writes need write permission on their keys, on the
+    /// keys of a lease they attach to or revoke, and read permission where they return
+    /// previous values or compare.
+    fn check_permission(
+        &self,
+        request: &pb::InternalRaftRequest,
+        info: Option<&AuthInfo>,
+    ) -> Result<(), AuthError> {
+        let auth = self.auth.read();
+        if !auth.enabled() {
+            return Ok(());
+        }
+        let admin = request.auth_enable.is_some()
+            || request.auth_disable.is_some()
+            || request.auth_status.is_some()
+            || request.auth_user_add.is_some()
+            || request.auth_user_delete.is_some()
+            || request.auth_user_change_password.is_some()
+            || request.auth_user_grant_role.is_some()
+            || request.auth_user_revoke_role.is_some()
+            || request.auth_user_list.is_some()
+            || request.auth_role_add.is_some()
+            || request.auth_role_delete.is_some()
+            || request.auth_role_grant_permission.is_some()
+            || request.auth_role_revoke_permission.is_some()
+            || request.auth_role_list.is_some()
+            || request.alarm.is_some()
+            || request.member_peer_urls.is_some();
+        // (An alarm is proposed only to raise or clear one: listing them is local.)
+        if admin {
+            return auth.check_admin(info);
+        }
+        if let Some(get) = &request.auth_user_get {
+            // A user may read its own roles.
+            if info.is_some_and(|i| i.username == get.name) {
+                return Ok(());
+            }
+            return auth.check_admin(info);
+        }
+        if let Some(get) = &request.auth_role_get {
+            // A user may read the permissions of its own roles.
+            if info.is_some_and(|i| auth.has_role(&i.username, &get.role)) {
+                return Ok(());
+            }
+            return auth.check_admin(info);
+        }
+        let lease_keys = |id: i64| -> Result<(), AuthError> {
+            for key in self.lessor.keys(id).into_iter().flatten() {
+                auth.check(info, Access::Write, key, b"")?;
+            }
+            Ok(())
+        };
+        if let Some(put) = &request.put {
+            return check_put(&auth, info, put, &lease_keys);
+        }
+        if let Some(delete) = &request.delete_range {
+            return check_delete(&auth, info, delete);
+        }
+        if let Some(txn) = &request.txn {
+            return check_txn(&auth, info, txn, &lease_keys);
+        }
+        // etcd 3.4 checked neither a compaction nor a lease grant; its later releases
+        // (and etcd-rs) want the root role for one, and a user for the other.
+        if request.compaction.is_some() {
+            return auth.check_admin(info);
+        }
+        if request.lease_grant.is_some() {
+            return info.map(|_| ()).ok_or(AuthError::UserEmpty);
+        }
+        if let Some(revoke) = &request.lease_revoke {
+            info.ok_or(AuthError::UserEmpty)?;
+            return lease_keys(revoke.id);
+        }
+        Ok(())
+    }
+
+    /// Applies an auth request (None: `request` is of another kind).
+    fn apply_auth(
+        &mut self,
+        request: &pb::InternalRaftRequest,
+    ) -> Result<Option<AuthAnswer>, AuthError> {
+        let mut auth = self.auth.write();
+        let before = auth.revision();
+        let answer = if request.auth_enable.is_some() {
+            auth.enable()?;
+            AuthAnswer::Done
+        } else if request.auth_disable.is_some() {
+            auth.disable();
+            self.auth.tokens().clear();
+            AuthAnswer::Done
+        } else if request.auth_status.is_some() {
+            AuthAnswer::Status {
+                enabled: auth.enabled(),
+                revision: auth.revision(),
+            }
+        } else if let Some(a) = &request.authenticate {
+            if !auth.enabled() {
+                return Err(AuthError::AuthNotEnabled);
+            }
+            if !auth.has_user(&a.name) {
+                return Err(AuthError::AuthFailed);
+            }
+            // The password was checked against this revision: a change since (a new
+            // password, a deleted user) makes the proposer check again.
+            if a.checked_revision != auth.revision() {
+                return Err(AuthError::OldRevision);
+            }
+            let info = auth.info_for(&a.name);
+            self.auth
+                .tokens()
+                .assign(a.simple_token.clone(), info, std::time::Instant::now());
+            AuthAnswer::Token(a.simple_token.clone())
+        } else if let Some(r) = &request.auth_user_add {
+            let no_password = r.options.is_some_and(|o| o.no_password);
+            auth.user_add(&r.name, &r.hashed_password, no_password)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_delete {
+            auth.user_delete(&r.name)?;
+            self.auth.tokens().invalidate_user(&r.name);
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_change_password {
+            auth.user_change_password(&r.name, &r.hashed_password)?;
+            self.auth.tokens().invalidate_user(&r.name);
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_grant_role {
+            auth.user_grant_role(&r.user, &r.role)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_revoke_role {
+            auth.user_revoke_role(&r.name, &r.role)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_get {
+            AuthAnswer::Names(auth.user_get(&r.name)?)
+        } else if request.auth_user_list.is_some() {
+            AuthAnswer::Names(auth.user_list())
+        } else if request.auth_role_list.is_some() {
+            AuthAnswer::Names(auth.role_list())
+        } else if let Some(r) = &request.auth_role_add {
+            auth.role_add(&r.name)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_role_delete {
+            auth.role_delete(&r.role)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_role_get {
+            AuthAnswer::Permissions(auth.role_get(&r.role)?)
+        } else if let Some(r) = &request.auth_role_grant_permission {
+            auth.role_grant_permission(&r.name, r.perm.as_ref())?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_role_revoke_permission {
+            auth.role_revoke_permission(&r.role, &r.key, &r.range_end)?;
+            AuthAnswer::Done
+        } else {
+            return Ok(None);
+        };
+        if auth.revision() != before {
+            self.store
+                .set_meta(crate::auth::store::AUTH_META, auth.encode());
+        }
+        Ok(Some(answer))
     }
 
     /// Applies a membership change and records the membership in the same batch.
@@ -884,6 +1098,7 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
         load_attributes(&self.store, &self.attributes).map_err(|e| e.to_string())?;
         write(&self.alarms).clear();
         load_alarms(&self.store, &self.alarms).map_err(|e| e.to_string())?;
+        load_auth(&self.store, &self.auth).map_err(|e| e.to_string())?;
         if let Some(membership) = load_membership(&self.store).map_err(|e| e.to_string())? {
             *write(&self.membership) = membership;
             if let Some(changed) = &self.membership_changed {
@@ -946,6 +1161,67 @@ impl<B: Backend + Unpin + 'static> Handler<DbSize> for Applier<B> {
 }
 
 /// A write lock that survives a panicked writer (the data is replaced whole).
+/// A put's permissions: write on its key, read if it returns the previous value, write
+/// on every key of the lease it attaches to.
+fn check_put(
+    auth: &AuthStore,
+    info: Option<&AuthInfo>,
+    put: &pb::PutRequest,
+    lease_keys: &dyn Fn(i64) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    auth.check(info, Access::Write, &put.key, b"")?;
+    if put.prev_kv {
+        auth.check(info, Access::Read, &put.key, b"")?;
+    }
+    if put.lease != 0 {
+        lease_keys(put.lease)?;
+    }
+    Ok(())
+}
+
+/// A delete's permissions: write on its range, read if it returns the deleted pairs.
+fn check_delete(
+    auth: &AuthStore,
+    info: Option<&AuthInfo>,
+    delete: &pb::DeleteRangeRequest,
+) -> Result<(), AuthError> {
+    if delete.prev_kv {
+        auth.check(info, Access::Read, &delete.key, &delete.range_end)?;
+    }
+    auth.check(info, Access::Write, &delete.key, &delete.range_end)
+}
+
+/// A txn's permissions: read on what it compares, and each operation's of both
+/// branches, nested txns included.
+fn check_txn(
+    auth: &AuthStore,
+    info: Option<&AuthInfo>,
+    txn: &pb::TxnRequest,
+    lease_keys: &dyn Fn(i64) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    for compare in &txn.compare {
+        auth.check(info, Access::Read, &compare.key, &compare.range_end)?;
+    }
+    for op in txn.success.iter().chain(&txn.failure) {
+        match &op.request {
+            Some(pb::request_op::Request::RequestRange(range)) => {
+                auth.check(info, Access::Read, &range.key, &range.range_end)?;
+            }
+            Some(pb::request_op::Request::RequestPut(put)) => {
+                check_put(auth, info, put, lease_keys)?;
+            }
+            Some(pb::request_op::Request::RequestDeleteRange(delete)) => {
+                check_delete(auth, info, delete)?;
+            }
+            Some(pb::request_op::Request::RequestTxn(nested)) => {
+                check_txn(auth, info, nested, lease_keys)?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

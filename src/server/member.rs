@@ -57,6 +57,8 @@ pub struct MemberSpec {
     pub join: bool,
     /// --metrics=extensive: export what etcd adds with it (`grpc_server_handling_seconds`).
     pub extensive_metrics: bool,
+    /// --auth-token-ttl, --bcrypt-cost.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Why a member could not start.
@@ -194,6 +196,7 @@ where
             }
         }))
     });
+    let auth = Arc::new(crate::auth::Auth::new(spec.auth.clone()));
     let applier_state = Applier::new(
         store,
         lessor,
@@ -204,6 +207,7 @@ where
         applied_tx,
         metrics.clone(),
         size_of,
+        auth.clone(),
     )?;
     let alarms = applier_state.alarms();
     let applier_arbiter = Arbiter::new();
@@ -350,6 +354,7 @@ where
         attributes,
         alarms,
         membership,
+        auth,
     );
     Ok(RunningMember {
         handle,

@@ -112,7 +112,7 @@ async fn watch_call(
 ) -> Result<HttpResponse, HttpResponse> {
     let (requests, first) = Requests::start(body, watch::watch_request, message_bytes_max).await?;
     let responses = WatchService::new(member)
-        .watch_stream(requests.stream)
+        .watch_stream(requests.stream, Default::default())
         .await
         .map_err(|status| failure(&status))?;
     let lines = Lines::new(responses, requests.fault, watch::watch_response);
@@ -127,7 +127,8 @@ async fn keep_alive_call(
 ) -> Result<HttpResponse, HttpResponse> {
     let (requests, first) =
         Requests::start(body, lease::keep_alive_request, message_bytes_max).await?;
-    let responses = LeaseService::new(member).keep_alive_stream(requests.stream);
+    let responses =
+        LeaseService::new(member).keep_alive_stream(requests.stream, Default::default());
     let lines = Lines::new(responses, requests.fault, lease::keep_alive_response);
     Ok(respond(lines, first).await)
 }
