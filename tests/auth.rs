@@ -1461,6 +1461,59 @@ fn error_line(output: &std::process::Output) -> String {
         .join("\n")
 }
 
+/// The auth store is part of the member's durable state: users, roles, permissions and
+/// the enabled flag survive a kill -9 (tokens do not, as in etcd).
+#[test]
+fn auth_survives_a_restart() {
+    let mut member = Member::start(&[]);
+    let run = |member: &Member, args: &[&str]| {
+        let output = member.etcdctl(args);
+        (
+            output.status.success(),
+            stdout(&output),
+            error_line(&output),
+        )
+    };
+    for args in [
+        &["user", "add", "root:rootpw"][..],
+        &["user", "add", "alice:alicepw"],
+        &["role", "add", "reader"],
+        &[
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "pub/",
+            "--prefix",
+        ],
+        &["user", "grant-role", "alice", "reader"],
+        &["put", "pub/a", "1"],
+        &["auth", "enable"],
+    ] {
+        let (ok, _, error) = run(&member, args);
+        assert!(ok, "etcdctl {args:?}: {error}");
+    }
+    member.restart();
+    let (ok, _, error) = run(&member, &["get", "pub/a"]);
+    assert!(!ok, "auth is still enabled after the restart");
+    assert_eq!(error, "Error: etcdserver: user name is empty");
+    assert_eq!(
+        run(
+            &member,
+            &["--user=alice:alicepw", "get", "pub/a", "--print-value-only"]
+        )
+        .1,
+        "1\n"
+    );
+    let (ok, _, error) = run(&member, &["--user=alice:alicepw", "put", "pub/a", "2"]);
+    assert!(!ok);
+    assert_eq!(error, "Error: etcdserver: permission denied");
+    assert_eq!(
+        run(&member, &["--user=root:rootpw", "user", "get", "alice"]).1,
+        "User: alice\nRoles: reader\n"
+    );
+}
+
 #[test]
 fn etcdctl_auth_commands_print_as_etcd() {
     let member = Member::start(&[]);

@@ -721,7 +721,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         request: &pb::InternalRaftRequest,
     ) -> Result<Option<AuthAnswer>, AuthError> {
         let mut auth = self.auth.write();
-        let before = auth.revision();
+        let before = (auth.enabled(), auth.revision());
         let answer = if request.auth_enable.is_some() {
             auth.enable()?;
             AuthAnswer::Done
@@ -792,7 +792,8 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         } else {
             return Ok(None);
         };
-        if auth.revision() != before {
+        // Every change raises the revision but enabling, which sets the flag.
+        if (auth.enabled(), auth.revision()) != before {
             self.store
                 .set_meta(crate::auth::store::AUTH_META, auth.encode());
         }
