@@ -507,21 +507,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             self.store_lease(revoke.id);
             if !keys.is_empty() {
                 // Every key of the lease goes in one revision, as in etcd.
-                let txn = mvcc::TxnRequest {
-                    compare: Vec::new(),
-                    success: keys
-                        .into_iter()
-                        .map(|key| {
-                            mvcc::Request::DeleteRange(mvcc::DeleteRangeRequest {
-                                key,
-                                range_end: Vec::new(),
-                                prev_kv: false,
-                            })
-                            .into()
-                        })
-                        .collect(),
-                    failure: Vec::new(),
-                };
+                let txn = mvcc::TxnRequest::delete_keys(keys);
                 let applied = self.store.txn(&txn, &|_| false)?;
                 self.lessor.apply_lease_changes(&applied.lease_changes);
                 events.extend(applied.events);
