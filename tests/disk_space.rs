@@ -267,3 +267,73 @@ fn a_filling_disk_raises_nospace_recovers_after_compaction_and_disarm_and_loses_
     ok(&member, &["put", "after-the-restart", "ok"]);
     eprintln!("done in {:?}", started.elapsed());
 }
+
+/// How long the member may take to stop after a write failed for want of space.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+/// Writes acknowledged before another process fills the disk.
+const PUTS_BEFORE_FULL: usize = 20;
+
+/// The case the free-space check cannot prevent: another process takes the last byte
+/// between two checks. The member must not acknowledge the write it could not persist;
+/// it stops (as after a failed fsync, see tests/disk_faults.rs), and once space is
+/// freed, a restart finds every acknowledged write.
+#[test]
+fn a_disk_filled_by_another_process_stops_the_member_and_a_restart_loses_nothing() {
+    let mut tmpfs = None;
+    let mut member = Member::start_prepared(&[], &[], |data_dir| {
+        tmpfs = Some(Tmpfs::mount(data_dir, TMPFS_BYTES));
+    });
+    let tmpfs = tmpfs.expect("mounted");
+    let acknowledged: Vec<usize> = (0..PUTS_BEFORE_FULL).collect();
+    for &i in &acknowledged {
+        ok(&member, &["put", &key(i), &value(i)]);
+    }
+
+    // Another process takes every free byte (dd stops at ENOSPC, as expected).
+    let filler = member.data_dir().join("filler");
+    let _ = Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", filler.display()))
+        .arg("bs=1M")
+        .output()
+        .expect("run dd");
+    assert!(
+        tmpfs.free_bytes() < VALUE_BYTES as u64,
+        "dd left {} bytes free",
+        tmpfs.free_bytes()
+    );
+    let unacknowledged = PUTS_MAX;
+    let out = member.etcdctl(&["put", &key(unacknowledged), &value(unacknowledged)]);
+    assert!(
+        !out.status.success(),
+        "a put was acknowledged on a full disk: {}",
+        text(&out)
+    );
+    let status = member.wait_exit(STOP_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "the member still runs {STOP_TIMEOUT:?} after a write failed on a full disk:\n{}",
+            member.log_tail()
+        )
+    });
+    assert!(
+        !status.success(),
+        "the member exited with success: {status}"
+    );
+
+    // Space freed: a restart finds every acknowledged write; the refused one, if it
+    // reached the disk, is whole.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    member.restart();
+    let stored = read_all(&member);
+    let mut expected: Vec<(String, String)> =
+        acknowledged.iter().map(|&i| (key(i), value(i))).collect();
+    if stored.len() == expected.len() + 1 {
+        expected.push((key(unacknowledged), value(unacknowledged)));
+    }
+    assert!(
+        stored == expected,
+        "after freeing space and a restart, the keys are {:?}, not the acknowledged ones",
+        stored.iter().map(|(k, _)| k).collect::<Vec<_>>()
+    );
+    ok(&member, &["put", "after-the-restart", "ok"]);
+}
