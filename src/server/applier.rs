@@ -130,6 +130,8 @@ pub struct ConnectRaft {
     pub member_id: u64,
     /// --quota-backend-bytes (None: no quota).
     pub quota_bytes: Option<u64>,
+    /// The free space under the data dir (None: the store is in memory).
+    pub disk_space: Option<crate::storage::DiskSpace>,
     /// Told after each change of the membership.
     pub membership_changed: Recipient<super::raft_node::MembershipChanged>,
 }
@@ -158,6 +160,10 @@ pub struct LeaseList;
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct LeaseExists(pub i64);
+
+/// How long a member waits for its NOSPACE proposal to be applied before proposing it
+/// again (a proposal may be lost with a leader change).
+const NOSPACE_PROPOSE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The meta entry listing every lease id (8 bytes big-endian each); each lease's record
 /// is at [`meta_key`].
@@ -301,8 +307,11 @@ pub struct Applier<B: Backend> {
     membership_changed: Option<Recipient<super::raft_node::MembershipChanged>>,
     /// This member, and its --quota-backend-bytes (None: no quota).
     quota: (u64, Option<u64>),
-    /// When the backend's size was last compared with the quota.
-    quota_checked: std::time::Instant,
+    /// The free space under the data dir, checked with the quota (None: in memory, or
+    /// the filesystem could not tell).
+    disk_space: Option<crate::storage::DiskSpace>,
+    /// When this member last proposed NOSPACE (None: not since it was applied).
+    nospace_proposed: Option<std::time::Instant>,
     /// The raft state, to know when this member leads (and so runs lease expiry).
     raft_status: watch::Receiver<super::raft_node::RaftStatus>,
     /// Where the leader proposes lease revokes and checkpoints.
@@ -373,7 +382,8 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             membership,
             membership_changed: None,
             quota: (0, None),
-            quota_checked: std::time::Instant::now(),
+            disk_space: None,
+            nospace_proposed: None,
             raft_status,
             propose: None,
             compact: None,
@@ -391,29 +401,38 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         })
     }
 
-    /// Over --quota-backend-bytes, this member raises NOSPACE through Raft (as etcd
-    /// does); writes that grow the store are refused until an operator compacts,
-    /// defragments and disarms it.
+    /// Over --quota-backend-bytes, or short of free space under its data dir (see
+    /// [`crate::storage::DiskSpace`]), this member raises NOSPACE through Raft (as etcd
+    /// does over its quota); writes that grow the store are refused until an operator
+    /// compacts, defragments and disarms it. Checked after every applied batch (a
+    /// counter and one statvfs), so a disarm while still short raises it again at once;
+    /// proposed at most once per [`NOSPACE_PROPOSE_INTERVAL`] until it is applied.
     fn check_quota(&mut self) {
-        let (member, Some(quota)) = self.quota else {
-            return;
-        };
-        if self.quota_checked.elapsed() < std::time::Duration::from_millis(500) {
-            return;
-        }
-        self.quota_checked = std::time::Instant::now();
+        let (member, quota) = self.quota;
         let no_space = pb::AlarmType::Nospace as i32;
         let raised = self
             .alarms
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(&(member, no_space));
+        if raised {
+            self.nospace_proposed = None;
+            return;
+        }
+        if self
+            .nospace_proposed
+            .is_some_and(|at| at.elapsed() < NOSPACE_PROPOSE_INTERVAL)
+        {
+            return;
+        }
         // The size in use, not the files' size: fjall's files include a preallocated
         // journal and grow only as memtables flush.
-        if raised || self.store.size_in_use() <= quota {
+        let over_quota = quota.is_some_and(|quota| self.store.size_in_use() > quota);
+        if !over_quota && !self.short_of_disk_space() {
             return;
         }
         if let Some(propose) = &self.propose {
+            self.nospace_proposed = Some(std::time::Instant::now());
             let request = pb::InternalRaftRequest {
                 alarm: Some(pb::AlarmRequest {
                     action: pb::alarm_request::AlarmAction::Activate as i32,
@@ -424,6 +443,28 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             };
             self.metrics.actors.raft_node.mailbox.sent();
             propose.do_send(Propose(request.encode_to_vec()));
+        }
+    }
+
+    /// Whether the data dir's filesystem has less free space than the member needs.
+    fn short_of_disk_space(&mut self) -> bool {
+        let Some(disk_space) = &self.disk_space else {
+            return false;
+        };
+        match disk_space.headroom() {
+            Ok(headroom) if headroom.is_short() => {
+                eprintln!(
+                    "etcd-rs: raising NOSPACE: {} bytes free under the data dir, {} needed",
+                    headroom.free_bytes, headroom.reserve_bytes
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                eprintln!("etcd-rs: free space under the data dir unknown, not checked: {e}");
+                self.disk_space = None;
+                false
+            }
         }
     }
 
@@ -560,21 +601,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             self.store_lease(revoke.id);
             if !keys.is_empty() {
                 // Every key of the lease goes in one revision, as in etcd.
-                let txn = mvcc::TxnRequest {
-                    compare: Vec::new(),
-                    success: keys
-                        .into_iter()
-                        .map(|key| {
-                            mvcc::Request::DeleteRange(mvcc::DeleteRangeRequest {
-                                key,
-                                range_end: Vec::new(),
-                                prev_kv: false,
-                            })
-                            .into()
-                        })
-                        .collect(),
-                    failure: Vec::new(),
-                };
+                let txn = mvcc::TxnRequest::delete_keys(keys);
                 let applied = self.store.txn(&txn, &|_| false)?;
                 self.lessor.apply_lease_changes(&applied.lease_changes);
                 events.extend(applied.events);
@@ -975,6 +1002,7 @@ impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
         self.compact = Some(connect.compact);
         self.snapshot_count = connect.snapshot_count.max(1);
         self.quota = (connect.member_id, connect.quota_bytes);
+        self.disk_space = connect.disk_space;
         connect
             .membership_changed
             .do_send(super::raft_node::MembershipChanged);

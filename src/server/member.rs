@@ -138,12 +138,20 @@ pub fn start_member(
                 log.bootstrap(voters)?;
             }
             let size_of: SizeOf<_> = Box::new(|b: &crate::storage::FjallBackend| b.disk_size());
-            start_with(spec, log, store.mvcc_backend(), size_of, network)
+            let disk_space = Some(store.disk_space());
+            start_with(
+                spec,
+                log,
+                store.mvcc_backend(),
+                size_of,
+                disk_space,
+                network,
+            )
         }
         StorageKind::Memory => {
             let log = SharedMemLog::new_with_conf_state(voters);
             let size_of: SizeOf<MemBackend> = Box::new(|_| 0);
-            start_with(spec, log, MemBackend::new(), size_of, network)
+            start_with(spec, log, MemBackend::new(), size_of, None, network)
         }
     }
 }
@@ -153,6 +161,7 @@ fn start_with<S, B>(
     log: S,
     backend: B,
     size_of: SizeOf<B>,
+    disk_space: Option<crate::storage::DiskSpace>,
     network: PeerNetwork<'_>,
 ) -> Result<RunningMember, StartError>
 where
@@ -270,6 +279,7 @@ where
         snapshot_count: spec.snapshot_count,
         member_id: spec.identity.member_id,
         quota_bytes: spec.quota_bytes,
+        disk_space,
         membership_changed: raft.clone().recipient(),
     });
     let mut peer_tasks = Vec::new();

@@ -35,6 +35,8 @@ pub const ETCDCTL_DIAL_TIMEOUT: &str = "--dial-timeout=5s";
 /// How many times `Member::start` picks new ports when the chosen ones were taken
 /// between choosing and binding (another test may grab a released port).
 const START_ATTEMPTS_MAX: u32 = 3;
+/// The member's `--data-dir`, under its test directory.
+const DATA_DIR: &str = "data";
 /// Lines of the member's log shown when it fails to start or a test fails.
 const LOG_TAIL_LINES: usize = 60;
 
@@ -77,7 +79,19 @@ impl Member {
     /// As [`Member::start`], the server running under `wrapper` (a command that runs
     /// the program given after its own arguments, e.g. `["fiu-run", "-x"]`).
     pub fn start_wrapped(wrapper: &[&str], extra_args: &[&str]) -> Member {
+        Member::start_prepared(wrapper, extra_args, |_| {})
+    }
+
+    /// As [`Member::start_wrapped`], `prepare` first called with the path of the data
+    /// dir, before anything is there (e.g. to mount a filesystem on it; the member's
+    /// drop then removes what it can of its directory).
+    pub fn start_prepared(
+        wrapper: &[&str],
+        extra_args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Member {
         let dir = fresh_test_dir();
+        prepare(&dir.join(DATA_DIR));
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS_MAX {
             let (client_port, peer_port) = two_free_ports();
@@ -127,7 +141,7 @@ impl Member {
 
     /// The member's `--data-dir`.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
+        self.dir.join(DATA_DIR)
     }
 
     fn log_path(&self) -> PathBuf {
