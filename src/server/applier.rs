@@ -747,6 +747,27 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         &mut self,
         request: &pb::InternalRaftRequest,
     ) -> Result<Option<AuthAnswer>, AuthError> {
+        let is_auth = request.auth_enable.is_some()
+            || request.auth_disable.is_some()
+            || request.auth_status.is_some()
+            || request.authenticate.is_some()
+            || request.auth_user_add.is_some()
+            || request.auth_user_delete.is_some()
+            || request.auth_user_get.is_some()
+            || request.auth_user_change_password.is_some()
+            || request.auth_user_grant_role.is_some()
+            || request.auth_user_revoke_role.is_some()
+            || request.auth_user_list.is_some()
+            || request.auth_role_list.is_some()
+            || request.auth_role_add.is_some()
+            || request.auth_role_delete.is_some()
+            || request.auth_role_get.is_some()
+            || request.auth_role_grant_permission.is_some()
+            || request.auth_role_revoke_permission.is_some();
+        if !is_auth {
+            // Without taking the store's lock from the API's readers.
+            return Ok(None);
+        }
         let mut auth = self.auth.write();
         let before = (auth.enabled(), auth.revision());
         let answer = if request.auth_enable.is_some() {
