@@ -140,6 +140,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 auth: crate::auth::AuthConfig {
                     token_ttl: Duration::from_secs(config.auth_token_ttl),
                     bcrypt_cost: config.bcrypt_cost as u32,
+                    jwt: config.jwt_tokens().map_err(config_error)?,
                 },
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,

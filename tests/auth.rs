@@ -8,6 +8,7 @@
 //! * `etcdctl_auth_commands_print_as_etcd`: `etcdctl user/role/auth ...` outputs, captured
 //!   from etcd 3.4.23.
 //! * `simple_token_expires_after_ttl_idle` and `simple_token_works_on_every_member`.
+//! * `jwt_tokens_are_signed_claims_that_expire_and_go_stale`: `--auth-token jwt,...` (RS256).
 //!
 //! The expectations are those of etcd's release-3.5 branch (and release-3.4 from v3.4.44),
 //! which closed several authorization holes that etcd 3.4.23 still has. When the server is
@@ -1775,4 +1776,200 @@ async fn simple_token_works_on_every_member() {
         }
         assert_eq!(outcome, Outcome::Ok, "token from member 0 on {url}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// JWT tokens
+// ---------------------------------------------------------------------------------------
+
+/// `ttl=` of the JWT test, in seconds.
+const JWT_TTL_S: u64 = 2;
+
+/// A directory of its own for `name`'s key files.
+fn key_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("auth-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a key directory");
+    dir
+}
+
+/// Runs `openssl args` in `dir` (the key pairs the test needs).
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let output = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The header and claims of a JWT, read without checking its signature.
+fn jwt_parts(token: &str) -> (jsonwebtoken::Header, serde_json::Value) {
+    let header = jsonwebtoken::decode_header(token)
+        .unwrap_or_else(|e| panic!("token {token} is no JWT: {e}"));
+    let mut validation = jsonwebtoken::Validation::default();
+    validation.insecure_disable_signature_validation();
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<serde_json::Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(b""),
+        &validation,
+    )
+    .unwrap_or_else(|e| panic!("token {token} has no JSON claims: {e}"))
+    .claims;
+    (header, claims)
+}
+
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_tokens_are_signed_claims_that_expire_and_go_stale() {
+    let dir = key_dir("jwt");
+    openssl(&dir, &["genrsa", "-out", "server.pem", "2048"]);
+    openssl(
+        &dir,
+        &["rsa", "-in", "server.pem", "-pubout", "-out", "server.pub"],
+    );
+    openssl(&dir, &["genrsa", "-out", "stranger.pem", "2048"]);
+    let spec = format!(
+        "jwt,pub-key={},priv-key={},sign-method=RS256,ttl={JWT_TTL_S}s",
+        dir.join("server.pub").display(),
+        dir.join("server.pem").display()
+    );
+    let member = Member::start(&["--auth-token", &spec]);
+    let url = member.client_url();
+    enable_auth_with_root(&url);
+
+    // etcdctl authenticates and uses its token.
+    let root = "--user=root:rootpw";
+    let output = member.etcdctl(&[root, "put", "k", "v"]);
+    assert_eq!(
+        stdout(&output),
+        "OK\n",
+        "put as root: {}",
+        error_line(&output)
+    );
+    let output = member.etcdctl(&[root, "get", "k"]);
+    assert_eq!(
+        stdout(&output),
+        "k\nv\n",
+        "get as root: {}",
+        error_line(&output)
+    );
+
+    // The token is a JWT: RS256, with etcd's three claims.
+    let before = unix_now_s();
+    let token = authenticate(&url).await;
+    let (header, claims) = jwt_parts(&token);
+    assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256, "token {token}");
+    assert_eq!(claims["username"], "root", "claims {claims}");
+    let revision = claims["revision"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no unsigned revision in {claims}"));
+    assert!(revision >= 1, "claims {claims}");
+    let exp = claims["exp"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no exp in {claims}"));
+    assert!(
+        (before + JWT_TTL_S..=unix_now_s() + JWT_TTL_S).contains(&exp),
+        "exp {exp} is not issue time + {JWT_TTL_S} s"
+    );
+    assert_eq!(range_with(&url, &token).await, Outcome::Ok, "a fresh JWT");
+
+    // The same claims signed with another key are refused.
+    let stranger = std::fs::read(dir.join("stranger.pem")).expect("key");
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_pem(&stranger).expect("an RSA key"),
+    )
+    .expect("signed");
+    let invalid = Outcome::Err(
+        Code::Unauthenticated,
+        "etcdserver: invalid auth token".into(),
+    );
+    assert_eq!(
+        range_with(&url, &forged).await,
+        invalid,
+        "another key's JWT"
+    );
+
+    // Unused, it still expires after its ttl (no sliding TTL; `exp` has 1 s resolution).
+    tokio::time::sleep(Duration::from_secs(JWT_TTL_S + 2)).await;
+    assert_eq!(range_with(&url, &token).await, invalid, "an expired JWT");
+
+    // A change of the auth store makes earlier tokens stale; etcdctl logs in again.
+    let token = authenticate(&url).await;
+    assert_eq!(range_with(&url, &token).await, Outcome::Ok, "a fresh JWT");
+    let output = member.etcdctl(&[root, "role", "add", "r1"]);
+    assert_eq!(
+        stdout(&output),
+        "Role r1 created\n",
+        "{}",
+        error_line(&output)
+    );
+    assert_eq!(
+        range_with(&url, &token).await,
+        Outcome::Err(
+            Code::InvalidArgument,
+            "etcdserver: revision of auth store is old".into()
+        ),
+        "a JWT issued before a role change"
+    );
+    let (_, fresh) = jwt_parts(&authenticate(&url).await);
+    assert!(
+        fresh["revision"].as_u64() > Some(revision),
+        "{fresh} after {claims}"
+    );
+    let output = member.etcdctl(&[root, "get", "k"]);
+    assert_eq!(
+        stdout(&output),
+        "k\nv\n",
+        "get as root: {}",
+        error_line(&output)
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_token_works_on_every_member() {
+    let dir = key_dir("jwt-cluster");
+    openssl(&dir, &["genrsa", "-out", "server.pem", "2048"]);
+    openssl(
+        &dir,
+        &["rsa", "-in", "server.pem", "-pubout", "-out", "server.pub"],
+    );
+    let spec = format!(
+        "jwt,pub-key={},priv-key={},sign-method=RS256",
+        dir.join("server.pub").display(),
+        dir.join("server.pem").display()
+    );
+    let cluster = support::cluster::Cluster::start_with(3, "auth-jwt", &["--auth-token", &spec]);
+    let urls = cluster.urls();
+    enable_auth_with_root(&urls[0]);
+    let token = authenticate(&urls[1]).await;
+    for url in &urls {
+        // Nothing to learn: every member verifies the signature. (A member that has not
+        // yet applied the auth change may still see auth disabled; give it a moment.)
+        let mut outcome = range_with(url, &token).await;
+        for _ in 0..50 {
+            if outcome == Outcome::Ok {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            outcome = range_with(url, &token).await;
+        }
+        assert_eq!(outcome, Outcome::Ok, "token from member 1 on {url}");
+    }
+    std::fs::remove_dir_all(dir).ok();
 }

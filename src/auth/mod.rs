@@ -6,6 +6,8 @@
 //! - [`store`]: the store, changed only by applying committed requests.
 //! - [`perms`]: whether a user's permissions cover a request's keys.
 //! - [`tokens`]: the simple tokens a member issued or learnt through Raft.
+//! - [`jwt`]: JWT tokens, signed by the member that authenticated the user and
+//!   verified by every member holding the public key.
 //!
 //! Where the checks happen, as in etcd: reads (Range, Watch, LeaseTimeToLive's keys)
 //! are checked by the API layer against the applied store; writes and every auth or
@@ -14,11 +16,12 @@
 //! header. A request whose user's token predates a change of the store fails with
 //! etcd's "revision of auth store is old", and clients authenticate again.
 
+pub mod jwt;
 pub mod perms;
 pub mod store;
 pub mod tokens;
 
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub use perms::Access;
@@ -94,6 +97,13 @@ pub enum AuthError {
     /// The store changed since the token was issued.
     #[error("etcdserver: revision of auth store is old")]
     OldRevision,
+    /// Authenticate on a member with a JWT public key only (etcd answers its store's
+    /// error as it is, with code Unknown).
+    #[error("auth: token signing attempted with verify-only key")]
+    VerifyOnly,
+    /// Signing a JWT failed (code Unknown, as etcd's).
+    #[error("{0}")]
+    Signing(String),
 }
 
 impl AuthError {
@@ -121,6 +131,8 @@ pub struct AuthConfig {
     pub token_ttl: Duration,
     /// --bcrypt-cost.
     pub bcrypt_cost: u32,
+    /// --auth-token jwt,...: the keys of JWT tokens (None: simple tokens).
+    pub jwt: Option<Arc<jwt::JwtTokens>>,
 }
 
 impl Default for AuthConfig {
@@ -128,6 +140,7 @@ impl Default for AuthConfig {
         AuthConfig {
             token_ttl: Duration::from_secs(300),
             bcrypt_cost: bcrypt::DEFAULT_COST,
+            jwt: None,
         }
     }
 }
@@ -187,6 +200,14 @@ impl Auth {
         if let Some(token) = token {
             // grpc-gateway clients may send `Bearer <token>` (as etcd 3.5 accepts).
             let token = token.strip_prefix("Bearer ").unwrap_or(token);
+            if let Some(jwt) = &self.config.jwt {
+                // A JWT names its user and the store's revision when it was issued:
+                // checks refuse it once the store has changed since.
+                return jwt
+                    .verify(token, unix_now())
+                    .map(Some)
+                    .ok_or(AuthError::InvalidAuthToken);
+            }
             // A simple token names its user; the user's permissions are the store's
             // now (etcd's simple tokens answer the current revision).
             return self
@@ -196,6 +217,25 @@ impl Auth {
                 .ok_or(AuthError::InvalidAuthToken);
         }
         Ok(common_name.map(|cn| store.info_for(cn)))
+    }
+
+    /// The token Authenticate answers for `info` (the user, at the store's revision
+    /// when the Authenticate was applied): `simple_token`, which applying recorded on
+    /// every member, or a JWT this member signs, which every member verifies.
+    pub fn token_for(&self, simple_token: String, info: &AuthInfo) -> Result<String, AuthError> {
+        match &self.config.jwt {
+            Some(jwt) => jwt.sign(info, unix_now()),
+            None => Ok(simple_token),
+        }
+    }
+
+    /// Records a simple token applied on this member (nothing to do for JWTs, which
+    /// are not tracked).
+    pub fn assign_simple(&self, token: &str, info: AuthInfo) {
+        if self.config.jwt.is_none() {
+            self.tokens()
+                .assign(token.to_owned(), info, std::time::Instant::now());
+        }
     }
 
     /// Hashes a password with bcrypt at --bcrypt-cost (slow by design: call it off the
@@ -220,4 +260,11 @@ impl Auth {
             _ => Err(AuthError::AuthFailed),
         }
     }
+}
+
+/// Now, in seconds since the Unix epoch: JWTs' `exp` is wall-clock time.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

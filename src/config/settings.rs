@@ -384,16 +384,24 @@ fn validate_auth(c: &MemberConfig) -> Result<(), ConfigError> {
             c.bcrypt_cost
         )));
     }
-    let kind = c.auth_token.split(',').next().unwrap_or_default();
-    match kind {
-        "simple" => Ok(()),
-        "jwt" => Err(ConfigError::Invalid(
-            "etcd-rs: --auth-token jwt is not implemented yet; use simple tokens".into(),
-        )),
-        other => Err(ConfigError::Invalid(format!(
-            "unknown token type {}",
-            quote(other)
-        ))),
+    c.jwt_tokens().map(|_| ())
+}
+
+impl MemberConfig {
+    /// The JWT keys `--auth-token jwt,...` names, read from their files (None for
+    /// simple tokens). etcd reads the options and the key files when it starts the
+    /// server; a failure stops it with its error and exit status 1, as here.
+    pub fn jwt_tokens(
+        &self,
+    ) -> Result<Option<std::sync::Arc<crate::auth::jwt::JwtTokens>>, ConfigError> {
+        use crate::auth::jwt::{JwtTokens, TokenKind, parse_token_option};
+        let fatal = |e: crate::auth::jwt::TokenOptionError| ConfigError::Fatal(e.to_string());
+        match parse_token_option(&self.auth_token, goparse::parse_duration).map_err(fatal)? {
+            TokenKind::Simple => Ok(None),
+            TokenKind::Jwt(options) => JwtTokens::load(&options)
+                .map(|tokens| Some(std::sync::Arc::new(tokens)))
+                .map_err(fatal),
+        }
     }
 }
 

@@ -521,10 +521,25 @@ fn auth_settings_are_checked_as_etcd_checks_them() {
     for (flag, words) in [
         ("--bcrypt-cost=3", "invalid bcrypt-cost 3"),
         ("--bcrypt-cost=32", "invalid bcrypt-cost 32"),
-        ("--auth-token=opaque", "unknown token type \"opaque\""),
+        (
+            "--auth-token=opaque",
+            "auth: unknown token type: opaque\nauth: invalid auth options",
+        ),
         (
             "--auth-token=jwt,sign-method=RS256",
-            "jwt is not implemented yet",
+            "auth: missing key data",
+        ),
+        (
+            "--auth-token=jwt,sign-method=RS256,ttl=forever",
+            "time: invalid duration \"forever\"\nauth: invalid auth options",
+        ),
+        (
+            "--auth-token=jwt,sign-method=XX",
+            "auth: invalid auth signature method\nauth: invalid auth options",
+        ),
+        (
+            "--auth-token=jwt,sign-method=HS256,priv-key=/nonexistent/key",
+            "open /nonexistent/key: ",
         ),
     ] {
         let error = fail(&[flag], &[]).to_string();

@@ -70,8 +70,14 @@ pub enum AppliedResponse {
 pub enum AuthAnswer {
     /// Done, nothing to report.
     Done,
-    /// Authenticate: the token.
-    Token(String),
+    /// Authenticate: the simple token applied, and who it is for (the user, at the
+    /// store's revision).
+    Token {
+        /// The simple token recorded (empty with JWT tokens).
+        simple_token: String,
+        /// The user and revision.
+        info: crate::auth::AuthInfo,
+    },
     /// UserGet's roles, UserList's users or RoleList's roles.
     Names(Vec<String>),
     /// RoleGet's permissions.
@@ -794,11 +800,15 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             if a.checked_revision != auth.revision() {
                 return Err(AuthError::OldRevision);
             }
+            // The member that proposed it turns this into the client's token: the
+            // simple token, recorded here on every member, or a JWT it signs for this
+            // user at this revision (every member can verify it).
             let info = auth.info_for(&a.name);
-            self.auth
-                .tokens()
-                .assign(a.simple_token.clone(), info, std::time::Instant::now());
-            AuthAnswer::Token(a.simple_token.clone())
+            self.auth.assign_simple(&a.simple_token, info.clone());
+            AuthAnswer::Token {
+                simple_token: a.simple_token.clone(),
+                info,
+            }
         } else if let Some(r) = &request.auth_user_add {
             let no_password = r.options.is_some_and(|o| o.no_password);
             auth.user_add(&r.name, &r.hashed_password, no_password)?;

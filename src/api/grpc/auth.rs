@@ -235,12 +235,18 @@ impl Auth for AuthService {
                 .await
                 .map_err(|_| Status::internal("etcd-rs: checking the password failed"))?
                 .map_err(|e| auth_status(&e))?;
-            let prefix = crate::auth::tokens::SimpleTokens::random_prefix().map_err(|e| {
-                Status::internal(format!("etcd-rs: no randomness for a token: {e}"))
-            })?;
-            // etcd's form, `<random>.<raft index>`: the random part makes it unique
-            // and unguessable, the index is only informative.
-            let token = format!("{prefix}.{}", self.member.applied().index.0 + 1);
+            // With JWTs, no simple token: this member signs one once the entry is
+            // applied (as etcd's, whose JWT provider makes no prefix).
+            let token = if self.member.auth.config.jwt.is_some() {
+                String::new()
+            } else {
+                let prefix = crate::auth::tokens::SimpleTokens::random_prefix().map_err(|e| {
+                    Status::internal(format!("etcd-rs: no randomness for a token: {e}"))
+                })?;
+                // etcd's form, `<random>.<raft index>`: the random part makes it unique
+                // and unguessable, the index is only informative.
+                format!("{prefix}.{}", self.member.applied().index.0 + 1)
+            };
             let internal = pb::InternalRaftRequest {
                 authenticate: Some(pb::InternalAuthenticateRequest {
                     name: name.clone(),
@@ -250,7 +256,12 @@ impl Auth for AuthService {
                 ..Default::default()
             };
             match self.member.propose(internal).await {
-                Ok(AppliedResponse::Auth(AuthAnswer::Token(token))) => {
+                Ok(AppliedResponse::Auth(AuthAnswer::Token { simple_token, info })) => {
+                    let token = self
+                        .member
+                        .auth
+                        .token_for(simple_token, &info)
+                        .map_err(|e| auth_status(&e))?;
                     return Ok(Response::new(pb::AuthenticateResponse {
                         header: self.header(),
                         token,

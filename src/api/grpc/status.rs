@@ -45,7 +45,7 @@ pub fn auth_status(error: &AuthError) -> Status {
         | AuthError::PermissionNotGiven => Code::InvalidArgument,
         AuthError::PermissionDenied => Code::PermissionDenied,
         AuthError::InvalidAuthToken => Code::Unauthenticated,
-        AuthError::NoPasswordUser => Code::Unknown,
+        AuthError::NoPasswordUser | AuthError::VerifyOnly | AuthError::Signing(_) => Code::Unknown,
     };
     Status::new(code, error.to_string())
 }
