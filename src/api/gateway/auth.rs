@@ -259,7 +259,10 @@ mod tests {
             r#"{"role":"r","key":"YQ==","rangeEnd":"Yg=="}"#,
         ))
         .unwrap();
-        assert_eq!((revoke.key, revoke.range_end), (b"a".to_vec(), b"b".to_vec()));
+        assert_eq!(
+            (revoke.key, revoke.range_end),
+            (b"a".to_vec(), b"b".to_vec())
+        );
     }
 
     #[test]
@@ -270,7 +273,10 @@ mod tests {
         .unwrap();
         let perm = grant.perm.unwrap();
         assert_eq!(perm.perm_type, authpb::permission::Type::Readwrite as i32);
-        assert_eq!((perm.key, perm.range_end), (b"foo".to_vec(), b"fop".to_vec()));
+        assert_eq!(
+            (perm.key, perm.range_end),
+            (b"foo".to_vec(), b"fop".to_vec())
+        );
         // Captured from etcd 3.4.23.
         assert_eq!(
             role_grant_permission_request(&fields(r#"{"name":"r","perm":{"permType":"BAD"}}"#))

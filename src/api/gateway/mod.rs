@@ -192,7 +192,6 @@ const CALLS: &[(&str, Call)] = &[
     ("/auth/role/revoke", Call::RoleRevokePermission),
 ];
 
-
 /// Registers the gateway's routes on an actix-web app; they all lie under
 /// [`PREFIXES`], so the app's own default service stays the answer elsewhere.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -829,7 +828,10 @@ mod tests {
             map
         };
         let get = |m: &MetadataMap, key: &str| m.get(key).map(|v| v.to_str().unwrap().to_owned());
-        let m = metadata(&headers(&[("authorization", "abc.12"), ("content-type", "x")]));
+        let m = metadata(&headers(&[
+            ("authorization", "abc.12"),
+            ("content-type", "x"),
+        ]));
         assert_eq!(get(&m, "authorization").as_deref(), Some("abc.12"));
         assert_eq!((m.len(), get(&m, "token")), (1, None));
         // The first of repeated headers; `Authorization` before its prefixed form.
@@ -842,7 +844,11 @@ mod tests {
         assert_eq!(get(&m, "authorization").as_deref(), Some("a"));
         assert_eq!(get(&m, "token").as_deref(), Some("t"));
         // The services read it as they read a gRPC client's.
-        let request = request(Ok(crate::pb::etcdserverpb::RangeRequest::default()), 100, &m);
+        let request = request(
+            Ok(crate::pb::etcdserverpb::RangeRequest::default()),
+            100,
+            &m,
+        );
         let credentials = super::super::grpc::auth::Credentials::of(&request.unwrap());
         assert_eq!(credentials.token.as_deref(), Some("t"));
         assert!(metadata(&HeaderMap::new()).is_empty());

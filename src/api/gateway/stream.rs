@@ -176,8 +176,13 @@ async fn snapshot_call(
     body: BodyReader,
     message_bytes_max: usize,
 ) -> Result<HttpResponse, HttpResponse> {
-    let snapshot =
-        one_request(body, maintenance::snapshot_request, message_bytes_max, &metadata).await?;
+    let snapshot = one_request(
+        body,
+        maintenance::snapshot_request,
+        message_bytes_max,
+        &metadata,
+    )
+    .await?;
     let responses = MaintenanceService::new(member)
         .snapshot(snapshot)
         .await
