@@ -17,8 +17,10 @@
 //! Who a call is from: the request's `Authorization` header is its gRPC `authorization`
 //! metadata, a `Grpc-Metadata-Token` header its `token` (see [`metadata`]), so a token
 //! from `/v3/auth/authenticate` sent as `Authorization: <token>` is checked as a gRPC
-//! client's is, streaming calls included. As in etcd, the gateway passes on no client
-//! certificate: its calls have no common name.
+//! client's is, streaming calls included (see `tests/gateway_auth.rs`). The HTTP
+//! client's certificate is not passed on: its calls have no common name (etcd's gateway
+//! calls its member with the member's own client certificate, if any, whose common name
+//! then counts as the user: not reproduced).
 //!
 //! What etcd 3.4 answers, and so does this gateway (captured with curl, see
 //! `tests/gateway.rs`):
@@ -33,8 +35,8 @@
 //!   ResourceExhausted 429, Unavailable 503, ...). So with auth enabled a call without a
 //!   token is 400 "etcdserver: user name is empty", with an unknown one 401 "etcdserver:
 //!   invalid auth token", and one its user may not make 403 "etcdserver: permission
-//!   denied". A body that
-//!   does not decode is code 3 with Go's `encoding/json` or jsonpb message.
+//!   denied". A body that does not decode is code 3 with Go's `encoding/json` or jsonpb
+//!   message.
 //!
 //! Not reproduced: etcd sends a failure's body chunked with a `Grpc-Trailer-Content-Type`
 //! trailer (clients read the same JSON either way), and drops the connection on a
