@@ -17,10 +17,10 @@
 //! Who a call is from: the request's `Authorization` header is its gRPC `authorization`
 //! metadata, a `Grpc-Metadata-Token` header its `token` (see [`metadata`]), so a token
 //! from `/v3/auth/authenticate` sent as `Authorization: <token>` is checked as a gRPC
-//! client's is, streaming calls included (see `tests/gateway_auth.rs`). The HTTP
-//! client's certificate is not passed on: its calls have no common name (etcd's gateway
-//! calls its member with the member's own client certificate, if any, whose common name
-//! then counts as the user: not reproduced).
+//! client's is, streaming calls included (see `tests/gateway_auth.rs`). The calls have
+//! no certificate common name, as in etcd: its gateway calls its member with the
+//! member's own certificate, whose common name etcd ignores on a call that carries
+//! grpc-gateway's `grpcgateway-accept` metadata.
 //!
 //! What etcd 3.4 answers, and so does this gateway (captured with curl, see
 //! `tests/gateway.rs`):
