@@ -411,13 +411,33 @@ pub fn http_request(
     path: &str,
     body: &str,
 ) -> std::io::Result<HttpAnswer> {
+    http_request_with(addr, method, path, &[], body)
+}
+
+/// `headers` as HTTP/1.1 header lines.
+fn header_lines(headers: &[(&str, &str)]) -> String {
+    headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect()
+}
+
+/// [`http_request`] with more `headers` (`Authorization`, ...).
+pub fn http_request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<HttpAnswer> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(HTTP_READ_TIMEOUT))?;
     stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        header_lines(headers),
         body.len()
     )?;
     stream.write_all(body.as_bytes())?;
@@ -517,12 +537,24 @@ impl HttpStream {
         body: &str,
         timeout: Duration,
     ) -> std::io::Result<HttpStream> {
+        HttpStream::post_with(addr, path, &[], body, timeout)
+    }
+
+    /// [`HttpStream::post`] with more `headers` (`Authorization`, ...).
+    pub fn post_with(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        timeout: Duration,
+    ) -> std::io::Result<HttpStream> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
         write!(
             stream,
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
+             {}Content-Length: {}\r\n\r\n",
+            header_lines(headers),
             body.len()
         )?;
         stream.write_all(body.as_bytes())?;
