@@ -684,20 +684,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         if !auth.enabled() {
             return Ok(());
         }
-        let admin = request.auth_enable.is_some()
-            || request.auth_disable.is_some()
-            || request.auth_status.is_some()
-            || request.auth_user_add.is_some()
-            || request.auth_user_delete.is_some()
-            || request.auth_user_change_password.is_some()
-            || request.auth_user_grant_role.is_some()
-            || request.auth_user_revoke_role.is_some()
-            || request.auth_user_list.is_some()
-            || request.auth_role_add.is_some()
-            || request.auth_role_delete.is_some()
-            || request.auth_role_grant_permission.is_some()
-            || request.auth_role_revoke_permission.is_some()
-            || request.auth_role_list.is_some()
+        let admin = auth_kind(request) == Some(AuthKind::Admin)
             || request.alarm.is_some()
             || request.member_peer_urls.is_some();
         // (An alarm is proposed only to raise or clear one: listing them is local.)
@@ -753,24 +740,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         &mut self,
         request: &pb::InternalRaftRequest,
     ) -> Result<Option<AuthAnswer>, AuthError> {
-        let is_auth = request.auth_enable.is_some()
-            || request.auth_disable.is_some()
-            || request.auth_status.is_some()
-            || request.authenticate.is_some()
-            || request.auth_user_add.is_some()
-            || request.auth_user_delete.is_some()
-            || request.auth_user_get.is_some()
-            || request.auth_user_change_password.is_some()
-            || request.auth_user_grant_role.is_some()
-            || request.auth_user_revoke_role.is_some()
-            || request.auth_user_list.is_some()
-            || request.auth_role_list.is_some()
-            || request.auth_role_add.is_some()
-            || request.auth_role_delete.is_some()
-            || request.auth_role_get.is_some()
-            || request.auth_role_grant_permission.is_some()
-            || request.auth_role_revoke_permission.is_some();
-        if !is_auth {
+        if auth_kind(request).is_none() {
             // Without taking the store's lock from the API's readers.
             return Ok(None);
         }
@@ -1221,6 +1191,38 @@ impl<B: Backend + Unpin + 'static> Handler<DbSize> for Applier<B> {
 }
 
 /// A write lock that survives a panicked writer (the data is replaced whole).
+/// Who may make an auth request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthKind {
+    /// Users with the root role (etcd's `needAdminPermission`).
+    Admin,
+    /// Anyone (Authenticate), or a user about itself (UserGet, RoleGet).
+    Other,
+}
+
+/// The kind of an auth request (None: another request).
+fn auth_kind(request: &pb::InternalRaftRequest) -> Option<AuthKind> {
+    let r = request;
+    if r.authenticate.is_some() || r.auth_user_get.is_some() || r.auth_role_get.is_some() {
+        return Some(AuthKind::Other);
+    }
+    let admin = r.auth_enable.is_some()
+        || r.auth_disable.is_some()
+        || r.auth_status.is_some()
+        || r.auth_user_add.is_some()
+        || r.auth_user_delete.is_some()
+        || r.auth_user_change_password.is_some()
+        || r.auth_user_grant_role.is_some()
+        || r.auth_user_revoke_role.is_some()
+        || r.auth_user_list.is_some()
+        || r.auth_role_add.is_some()
+        || r.auth_role_delete.is_some()
+        || r.auth_role_grant_permission.is_some()
+        || r.auth_role_revoke_permission.is_some()
+        || r.auth_role_list.is_some();
+    admin.then_some(AuthKind::Admin)
+}
+
 /// A put's permissions: write on its key, read if it returns the previous value, write
 /// on every key of the lease it attaches to.
 fn check_put(
