@@ -1,6 +1,7 @@
 //! etcd-rs: a drop-in replacement for etcd, written in Rust.
 //!
 //! # Layout
+//! - [`auth`]: users, roles, permissions and tokens, as etcd's auth store.
 //! - [`bench`]: `etcd-rs bench`, the load generator with etcd's `benchmark` subcommands
 //!   and flags.
 //! - [`config`]: the member configuration, read from etcd's flags, `ETCD_*` environment
@@ -34,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod bench;
 pub mod config;
 pub mod lease;

@@ -151,6 +151,11 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                 quota_bytes: config.quota_backend_bytes_limit(),
                 join: config.initial_cluster_state == crate::config::ClusterState::Existing,
                 extensive_metrics: config.metrics == "extensive",
+                auth: crate::auth::AuthConfig {
+                    token_ttl: Duration::from_secs(config.auth_token_ttl),
+                    bcrypt_cost: config.bcrypt_cost as u32,
+                    jwt: config.jwt_tokens().map_err(config_error)?,
+                },
             },
             client_listen: listen_addresses(&config.listen_client_urls)?,
             client_https: https_flags(&config.listen_client_urls),

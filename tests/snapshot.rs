@@ -120,45 +120,7 @@ fn a_saved_snapshot_has_etcds_format_and_etcd_serves_it_after_a_restore() {
     assert!(total_keys > 600, "{total_keys} keys");
 
     // Restore with etcdctl and serve with etcd itself.
-    let restored = member.data_dir().with_file_name("restored");
-    let (client_port, peer_port) = (free_port(), free_port());
-    let peer_url = format!("http://127.0.0.1:{peer_port}");
-    let restore = etcdctl_at(
-        &member.client_url(),
-        &[
-            "snapshot",
-            "restore",
-            file.to_str().expect("utf-8"),
-            "--name=restored",
-            &format!("--data-dir={}", restored.display()),
-            &format!("--initial-cluster=restored={peer_url}"),
-            &format!("--initial-advertise-peer-urls={peer_url}"),
-        ],
-        b"",
-    );
-    assert!(
-        restore.status.success(),
-        "restore: {}",
-        String::from_utf8_lossy(&restore.stderr)
-    );
-    let client_url = format!("http://127.0.0.1:{client_port}");
-    let _etcd = Etcd(
-        Command::new(etcd_bin())
-            .args([
-                "--name=restored",
-                &format!("--data-dir={}", restored.display()),
-                &format!("--listen-client-urls={client_url}"),
-                &format!("--advertise-client-urls={client_url}"),
-                &format!("--listen-peer-urls={peer_url}"),
-                &format!("--initial-advertise-peer-urls={peer_url}"),
-                &format!("--initial-cluster=restored={peer_url}"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd starts (Debian package etcd-server)"),
-    );
-    wait_until("etcd on the restored data healthy", || healthy(client_port));
+    let (_etcd, client_url) = restore_into_etcd(&member, &file);
     let etcd = |args: &[&str]| text(&etcdctl_at(&client_url, args, b""));
     assert_eq!(etcd(&["get", "foo"]), "", "deleted before the snapshot");
     assert_eq!(
@@ -186,6 +148,125 @@ fn a_saved_snapshot_has_etcds_format_and_etcd_serves_it_after_a_restore() {
         "baz\n"
     );
     assert_eq!(etcd(&["put", "after", "restore"]), "OK\n");
+}
+
+/// `etcdctl snapshot restore` of `file` into a new data dir beside `member`'s, and etcd
+/// serving it (killed on drop): (etcd, its client URL).
+fn restore_into_etcd(member: &Member, file: &Path) -> (Etcd, String) {
+    let restored = member.data_dir().with_file_name("restored");
+    let (client_port, peer_port) = (free_port(), free_port());
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    let restore = etcdctl_at(
+        &member.client_url(),
+        &[
+            "snapshot",
+            "restore",
+            file.to_str().expect("utf-8"),
+            "--name=restored",
+            &format!("--data-dir={}", restored.display()),
+            &format!("--initial-cluster=restored={peer_url}"),
+            &format!("--initial-advertise-peer-urls={peer_url}"),
+        ],
+        b"",
+    );
+    assert!(
+        restore.status.success(),
+        "restore: {}",
+        String::from_utf8_lossy(&restore.stderr)
+    );
+    let client_url = format!("http://127.0.0.1:{client_port}");
+    let etcd = Etcd(
+        Command::new(etcd_bin())
+            .args([
+                "--name=restored",
+                &format!("--data-dir={}", restored.display()),
+                &format!("--listen-client-urls={client_url}"),
+                &format!("--advertise-client-urls={client_url}"),
+                &format!("--listen-peer-urls={peer_url}"),
+                &format!("--initial-advertise-peer-urls={peer_url}"),
+                &format!("--initial-cluster=restored={peer_url}"),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("etcd starts (Debian package etcd-server)"),
+    );
+    wait_until("etcd on the restored data healthy", || healthy(client_port));
+    (etcd, client_url)
+}
+
+#[test]
+fn users_roles_and_enabled_auth_survive_a_restore_into_etcd() {
+    let member = Member::start(&[]);
+    let ok = |args: &[&str]| text(&member.etcdctl(args));
+    ok(&["user", "add", "root:rootpw"]);
+    ok(&["user", "add", "alice:alicepw"]);
+    ok(&["role", "add", "reader"]);
+    ok(&[
+        "role",
+        "grant-permission",
+        "reader",
+        "read",
+        "pub/",
+        "--prefix",
+    ]);
+    ok(&["user", "grant-role", "alice", "reader"]);
+    ok(&["put", "pub/a", "1"]);
+    ok(&["put", "secret", "2"]);
+    ok(&["auth", "enable"]);
+    let file = member.data_dir().with_file_name("snap.db");
+    let saved = member.etcdctl(&[
+        "--user=root:rootpw",
+        "snapshot",
+        "save",
+        file.to_str().expect("utf-8 path"),
+    ]);
+    text(&saved);
+
+    let (_etcd, client_url) = restore_into_etcd(&member, &file);
+    let etcd = |args: &[&str]| etcdctl_at(&client_url, args, b"");
+    // Auth is still on: nobody reads anything.
+    let anonymous = etcd(&["get", "pub/a"]);
+    assert!(
+        !anonymous.status.success(),
+        "auth is enabled after the restore"
+    );
+    assert!(
+        String::from_utf8_lossy(&anonymous.stderr).contains("user name is empty"),
+        "{}",
+        String::from_utf8_lossy(&anonymous.stderr)
+    );
+    // The passwords (bcrypt hashes made here) and the permissions are etcd's now.
+    assert_eq!(
+        text(&etcd(&[
+            "--user=alice:alicepw",
+            "get",
+            "pub/a",
+            "--print-value-only"
+        ])),
+        "1\n"
+    );
+    let denied = etcd(&["--user=alice:alicepw", "get", "secret"]);
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("permission denied"),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    let wrong = etcd(&["--user=alice:wrong", "get", "pub/a"]);
+    assert!(!wrong.status.success(), "a wrong password is refused");
+    assert_eq!(
+        text(&etcd(&[
+            "--user=root:rootpw",
+            "get",
+            "secret",
+            "--print-value-only"
+        ])),
+        "2\n"
+    );
+    assert_eq!(
+        text(&etcd(&["--user=root:rootpw", "role", "get", "reader"])),
+        "Role reader\nKV Read:\n\t[pub/, pub0) (prefix pub/)\nKV Write:\n"
+    );
 }
 
 /// The snapshot shows the store at one revision while writes go on: every revision up

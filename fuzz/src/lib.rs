@@ -186,21 +186,8 @@ pub fn apply(member: &mut Member, request: &pb::InternalRaftRequest) {
         if let Ok(keys) = member.lessor.revoke(revoke.id)
             && !keys.is_empty()
         {
-            let txn = mvcc::TxnRequest {
-                compare: Vec::new(),
-                success: keys
-                    .into_iter()
-                    .map(|key| {
-                        mvcc::Request::DeleteRange(mvcc::DeleteRangeRequest {
-                            key,
-                            range_end: Vec::new(),
-                            prev_kv: false,
-                        })
-                        .into()
-                    })
-                    .collect(),
-                failure: Vec::new(),
-            };
+            // As the applier's revoke: every key of the lease in one revision.
+            let txn = mvcc::TxnRequest::delete_keys(keys);
             if let Ok(applied) = member.store.txn(&txn, &|_| false) {
                 member.lease_changes(&applied.lease_changes);
             }

@@ -20,6 +20,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Server;
 
+use crate::pb::etcdserverpb::auth_server::AuthServer;
 use crate::pb::etcdserverpb::{
     cluster_server::ClusterServer, kv_server::KvServer, lease_server::LeaseServer,
     maintenance_server::MaintenanceServer, watch_server::WatchServer,
@@ -161,12 +162,24 @@ pub async fn serve_client_port(
         .add_service(ElectionServer::new(grpc::election::ElectionService::new(
             member.clone(),
         )))
+        .add_service(AuthServer::new(grpc::auth::AuthService::new(
+            member.clone(),
+        )))
         .add_service(
             ClusterServer::new(grpc::cluster::ClusterService::new(member))
                 .max_decoding_message_size(max_request),
         )
         .serve_with_incoming(incoming)
         .await
+}
+
+/// The common name of the client's verified certificate, when it presented one (TLS
+/// with --client-cert-auth): etcd's user for a request without a token. Plain TCP
+/// connections have none.
+pub fn client_common_name(extensions: &tonic::Extensions) -> Option<String> {
+    extensions
+        .get::<tls::VerifiedClientCn>()
+        .map(|cn| cn.0.clone())
 }
 
 /// An accepted connection and its descriptor among [`client_connections_max`].

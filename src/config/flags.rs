@@ -6,8 +6,8 @@
 //! - [`Support::Accepted`]: accepted (so existing command lines and config files still
 //!   start), and a warning names it when it is set to anything but etcd's default.
 //! - [`Support::Refused`]: setting it to anything but etcd's default stops start-up with an
-//!   error, because running without it would be unsafe (authentication) or would start
-//!   something other than what was asked for (discovery, proxy mode).
+//!   error, because running without it would start something other than what was asked
+//!   for (discovery, proxy mode, a forced new cluster).
 //! - [`Support::EtcdIgnored`]: flags etcd itself accepts and ignores with a warning.
 
 use super::goparse::{parse_bool, parse_duration, parse_int, parse_uint};
@@ -75,12 +75,6 @@ pub struct Refusal {
     /// What starting anyway would do instead; ends the error sentence.
     pub instead: &'static str,
 }
-
-const SECURITY: &str = "run without the security it asks for";
-const AUTH: Refusal = Refusal {
-    what: "authentication",
-    instead: SECURITY,
-};
 
 /// What etcd-rs does with a flag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -379,9 +373,9 @@ pub const FLAGS: &[FlagSpec] = &[
     f("enable-pprof", Implemented, T::Bool, "false", true),
     f("metrics", Implemented, T::String, "basic", true),
     // auth
-    f("auth-token", Refused(AUTH), T::String, "simple", true),
-    f("bcrypt-cost", Refused(AUTH), T::Uint, "10", true),
-    f("auth-token-ttl", Accepted, T::Uint, "300", true),
+    f("auth-token", Implemented, T::String, "simple", true),
+    f("bcrypt-cost", Implemented, T::Uint, "10", true),
+    f("auth-token-ttl", Implemented, T::Uint, "300", true),
     f("enable-grpc-gateway", Implemented, T::Bool, "true", true),
     // experimental
     f(
@@ -610,7 +604,9 @@ mod tests {
         let u = usage();
         assert!(u.contains("  --name string (default \"default\")\n"));
         assert!(u.contains("  --cert-file string\n"));
-        assert!(u.contains("  --auth-token string (default \"simple\") [authentication not implemented yet: refused if set]\n"));
+        assert!(u.contains(
+            "  --discovery string [discovery bootstrap not implemented yet: refused if set]\n"
+        ));
         assert!(
             u.contains("  --enable-v2 bool (default \"false\") [accepted, not implemented yet]\n")
         );

@@ -135,6 +135,12 @@ pub struct MemberConfig {
     pub grpc_keepalive_interval: Duration,
     /// `--grpc-keepalive-timeout` (zero disables).
     pub grpc_keepalive_timeout: Duration,
+    /// `--auth-token`: the kind of token Authenticate issues (`simple`).
+    pub auth_token: String,
+    /// `--bcrypt-cost`: the cost of the bcrypt hashes of users' passwords.
+    pub bcrypt_cost: u64,
+    /// `--auth-token-ttl`, in seconds: how long a simple token lives unused.
+    pub auth_token_ttl: u64,
     /// `--strict-reconfig-check`: refuse membership changes that would lose quorum.
     pub strict_reconfig_check: bool,
     /// `--pre-vote`: Raft's pre-vote phase.
@@ -250,6 +256,9 @@ impl Default for MemberConfig {
             max_concurrent_streams: u32::MAX,
             grpc_keepalive_interval: Duration::from_secs(2 * 3600),
             grpc_keepalive_timeout: Duration::from_secs(20),
+            auth_token: "simple".to_string(),
+            bcrypt_cost: 10,
+            auth_token_ttl: 300,
             strict_reconfig_check: true,
             pre_vote: false,
             cors: vec!["*".to_string()],

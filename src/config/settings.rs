@@ -234,6 +234,9 @@ fn apply(p: &mut Pending, name: &str, value: Value) {
         ("initial-cluster-token", Value::Str(s)) => c.initial_cluster_token = s,
         ("initial-cluster-state", Value::Str(s)) => p.cluster_state = s,
         ("strict-reconfig-check", Value::Bool(b)) => c.strict_reconfig_check = b,
+        ("auth-token", Value::Str(s)) => c.auth_token = s,
+        ("bcrypt-cost", Value::U64(n)) => c.bcrypt_cost = n,
+        ("auth-token-ttl", Value::U64(n)) => c.auth_token_ttl = n,
         ("pre-vote", Value::Bool(b)) => c.pre_vote = b,
         ("cors", Value::List(v)) => c.cors = v,
         ("host-whitelist", Value::List(v)) => c.host_whitelist = v,
@@ -374,12 +377,47 @@ fn validate(p: &mut Pending, warnings: &mut Vec<String>) -> Result<(), ConfigErr
     }
     // etcd parses the retention when it starts the server, just after validation.
     parse_compaction(compaction, &c.auto_compaction_retention)?;
+    validate_auth(c)?;
     p.cfg.initial_cluster_state = state;
     p.cfg.auto_compaction_mode = compaction;
     Ok(())
 }
 
 /// The part of etcd's `setupLogging` that can refuse a configuration.
+/// bcrypt's bounds on --bcrypt-cost.
+const BCRYPT_COST_MIN: u64 = 4;
+/// See [`BCRYPT_COST_MIN`].
+const BCRYPT_COST_MAX: u64 = 31;
+
+/// --auth-token and --bcrypt-cost, checked as etcd checks them when it starts the server.
+fn validate_auth(c: &MemberConfig) -> Result<(), ConfigError> {
+    if !(BCRYPT_COST_MIN..=BCRYPT_COST_MAX).contains(&c.bcrypt_cost) {
+        return Err(ConfigError::Invalid(format!(
+            "invalid bcrypt-cost {} (it must be between {BCRYPT_COST_MIN} and {BCRYPT_COST_MAX})",
+            c.bcrypt_cost
+        )));
+    }
+    c.jwt_tokens().map(|_| ())
+}
+
+impl MemberConfig {
+    /// The JWT keys `--auth-token jwt,...` names, read from their files (None for
+    /// simple tokens). etcd reads the options and the key files when it starts the
+    /// server; a failure stops it with its error and exit status 1, as here.
+    pub fn jwt_tokens(
+        &self,
+    ) -> Result<Option<std::sync::Arc<crate::auth::jwt::JwtTokens>>, ConfigError> {
+        use crate::auth::jwt::{JwtTokens, TokenKind, parse_token_option};
+        let fatal = |e: crate::auth::jwt::TokenOptionError| ConfigError::Fatal(e.to_string());
+        match parse_token_option(&self.auth_token, goparse::parse_duration).map_err(fatal)? {
+            TokenKind::Simple => Ok(None),
+            TokenKind::Jwt(options) => JwtTokens::load(&options)
+                .map(|tokens| Some(std::sync::Arc::new(tokens)))
+                .map_err(fatal),
+        }
+    }
+}
+
 fn validate_logging(p: &Pending) -> Result<(), ConfigError> {
     let c = &p.cfg;
     match c.logger.as_str() {

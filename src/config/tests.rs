@@ -189,6 +189,11 @@ const IMPLEMENTED: &[(&str, &str, &str, &[&str], Check)] = &[
         !c.strict_reconfig_check
     }),
     ("pre-vote", "true", "true", &[], |c| c.pre_vote),
+    ("auth-token", "simple", "simple", &[], |c| {
+        c.auth_token == "simple"
+    }),
+    ("bcrypt-cost", "4", "4", &[], |c| c.bcrypt_cost == 4),
+    ("auth-token-ttl", "2", "2", &[], |c| c.auth_token_ttl == 2),
     ("cors", "http://a:1", "http://a:1", &[], |c| {
         c.cors == ["http://a:1"]
     }),
@@ -613,16 +618,47 @@ fn every_security_flag_is_refused_when_set() {
         let flag = format!("--{}={}", spec.name, spec.default);
         ok(&[flag.as_str()], &[]);
     }
-    assert_eq!(refused, 7);
+    assert_eq!(refused, 5);
+}
+
+#[test]
+fn auth_settings_are_checked_as_etcd_checks_them() {
+    for (flag, words) in [
+        ("--bcrypt-cost=3", "invalid bcrypt-cost 3"),
+        ("--bcrypt-cost=32", "invalid bcrypt-cost 32"),
+        (
+            "--auth-token=opaque",
+            "auth: unknown token type: opaque\nauth: invalid auth options",
+        ),
+        (
+            "--auth-token=jwt,sign-method=RS256",
+            "auth: missing key data",
+        ),
+        (
+            "--auth-token=jwt,sign-method=RS256,ttl=forever",
+            "time: invalid duration \"forever\"\nauth: invalid auth options",
+        ),
+        (
+            "--auth-token=jwt,sign-method=XX",
+            "auth: invalid auth signature method\nauth: invalid auth options",
+        ),
+        (
+            "--auth-token=jwt,sign-method=HS256,priv-key=/nonexistent/key",
+            "open /nonexistent/key: ",
+        ),
+    ] {
+        let error = fail(&[flag], &[]).to_string();
+        assert!(error.contains(words), "{flag}: {error}");
+    }
 }
 
 #[test]
 fn the_refusal_message_says_why() {
     assert_eq!(
-        fail(&["--auth-token=jwt"], &[]).to_string(),
-        "etcd-rs: --auth-token (authentication) is not implemented yet; refusing to start rather than run without the security it asks for"
+        fail(&["--discovery=https://discovery.example/x"], &[]).to_string(),
+        "etcd-rs: --discovery (discovery bootstrap) is not implemented yet; refusing to start rather than bootstrap a different cluster than the one it asks for"
     );
-    ok(&["--auth-token=simple"], &[]);
+    ok(&["--discovery="], &[]);
 }
 
 #[test]

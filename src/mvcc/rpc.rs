@@ -282,6 +282,28 @@ pub struct TxnRequest {
     pub failure: Vec<RequestOp>,
 }
 
+impl TxnRequest {
+    /// A txn that deletes each of `keys` (single keys, not ranges) with no compare: all
+    /// in one revision. A lease revoke deletes its keys so, as etcd does.
+    pub fn delete_keys(keys: impl IntoIterator<Item = Vec<u8>>) -> TxnRequest {
+        TxnRequest {
+            compare: Vec::new(),
+            success: keys
+                .into_iter()
+                .map(|key| {
+                    Request::DeleteRange(DeleteRangeRequest {
+                        key,
+                        range_end: Vec::new(),
+                        prev_kv: false,
+                    })
+                    .into()
+                })
+                .collect(),
+            failure: Vec::new(),
+        }
+    }
+}
+
 /// `TxnResponse`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TxnResponse {

@@ -18,6 +18,7 @@ use super::membership::{ChangeKind, ConfContext, Member, Membership, SharedMembe
 use super::raft_node::{Applied, Propose};
 use super::wait::WaitRegistry;
 use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
+use crate::auth::{Access, Auth, AuthError, AuthInfo, AuthStore};
 use crate::lease::{
     DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_REVOKE_BATCH_MAX, EXPIRY_CHECK_INTERVAL_MS, LeaseError,
     Lessor, TimeToLive, decode_lease_entry, encode_lease, meta_key,
@@ -60,6 +61,34 @@ pub enum AppliedResponse {
     Membership,
     /// An alarm was raised or cleared: whether that changed anything.
     Alarm(bool),
+    /// An auth request.
+    Auth(AuthAnswer),
+}
+
+/// What an applied auth request answers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AuthAnswer {
+    /// Done, nothing to report.
+    Done,
+    /// Authenticate: the simple token applied, and who it is for (the user, at the
+    /// store's revision).
+    Token {
+        /// The simple token recorded (empty with JWT tokens).
+        simple_token: String,
+        /// The user and revision.
+        info: crate::auth::AuthInfo,
+    },
+    /// UserGet's roles, UserList's users or RoleList's roles.
+    Names(Vec<String>),
+    /// RoleGet's permissions.
+    Permissions(Vec<crate::pb::authpb::Permission>),
+    /// AuthStatus.
+    Status {
+        /// Whether auth is enabled.
+        enabled: bool,
+        /// The store's revision.
+        revision: u64,
+    },
 }
 
 /// The result a proposer waits for.
@@ -107,6 +136,8 @@ pub struct ConnectRaft {
     pub member_id: u64,
     /// --quota-backend-bytes (None: no quota).
     pub quota_bytes: Option<u64>,
+    /// The free space under the data dir (None: the store is in memory).
+    pub disk_space: Option<crate::storage::DiskSpace>,
     /// Told after each change of the membership.
     pub membership_changed: Recipient<super::raft_node::MembershipChanged>,
 }
@@ -136,6 +167,10 @@ pub struct LeaseList;
 #[rtype(result = "bool")]
 pub struct LeaseExists(pub i64);
 
+/// How long a member waits for its NOSPACE proposal to be applied before proposing it
+/// again (a proposal may be lost with a leader change).
+const NOSPACE_PROPOSE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The meta entry listing every lease id (8 bytes big-endian each); each lease's record
 /// is at [`meta_key`].
 const LEASE_IDS_META: &[u8] = b"lease_ids";
@@ -164,6 +199,18 @@ fn load_alarms<B: Backend>(
 
 /// The meta entry of the membership (JSON, see [`Membership::encode`]).
 const MEMBERSHIP_META: &[u8] = b"membership";
+
+/// The auth store recorded in the store's meta keyspace (an empty one if none is).
+fn load_auth<B: Backend>(store: &MvccStore<B>, auth: &Auth) -> Result<(), mvcc::Error> {
+    let loaded = match store.meta(crate::auth::store::AUTH_META)? {
+        Some(bytes) => AuthStore::decode(&bytes)
+            .map_err(|e| mvcc::Error::Corrupt(format!("the auth store's record: {e}")))?,
+        None => AuthStore::default(),
+    };
+    *auth.write() = loaded;
+    auth.tokens().clear();
+    Ok(())
+}
 
 fn load_membership<B: Backend>(store: &MvccStore<B>) -> Result<Option<Membership>, mvcc::Error> {
     store
@@ -266,8 +313,11 @@ pub struct Applier<B: Backend> {
     membership_changed: Option<Recipient<super::raft_node::MembershipChanged>>,
     /// This member, and its --quota-backend-bytes (None: no quota).
     quota: (u64, Option<u64>),
-    /// When the backend's size was last compared with the quota.
-    quota_checked: std::time::Instant,
+    /// The free space under the data dir, checked with the quota (None: in memory, or
+    /// the filesystem could not tell).
+    disk_space: Option<crate::storage::DiskSpace>,
+    /// When this member last proposed NOSPACE (None: not since it was applied).
+    nospace_proposed: Option<std::time::Instant>,
     /// The raft state, to know when this member leads (and so runs lease expiry).
     raft_status: watch::Receiver<super::raft_node::RaftStatus>,
     /// Where the leader proposes lease revokes and checkpoints.
@@ -286,6 +336,8 @@ pub struct Applier<B: Backend> {
     metrics: Arc<MemberMetrics>,
     size_of: SizeOf<B>,
     failed: bool,
+    /// The auth store (this actor is its only writer) and the member's tokens.
+    auth: Arc<Auth>,
 }
 
 impl<B: Backend + Unpin + 'static> Applier<B> {
@@ -305,8 +357,10 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         applied: watch::Sender<AppliedState>,
         metrics: Arc<MemberMetrics>,
         size_of: SizeOf<B>,
+        auth: Arc<Auth>,
     ) -> Result<Applier<B>, mvcc::Error> {
         let leases = load_leases(&store)?;
+        load_auth(&store, &auth)?;
         let attachments = store.take_restored_lease_attachments();
         lessor.restore(leases, &attachments);
         load_attributes(&store, &attributes)?;
@@ -334,7 +388,8 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             membership,
             membership_changed: None,
             quota: (0, None),
-            quota_checked: std::time::Instant::now(),
+            disk_space: None,
+            nospace_proposed: None,
             raft_status,
             propose: None,
             compact: None,
@@ -348,32 +403,42 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             metrics,
             size_of,
             failed: false,
+            auth,
         })
     }
 
-    /// Over --quota-backend-bytes, this member raises NOSPACE through Raft (as etcd
-    /// does); writes that grow the store are refused until an operator compacts,
-    /// defragments and disarms it.
+    /// Over --quota-backend-bytes, or short of free space under its data dir (see
+    /// [`crate::storage::DiskSpace`]), this member raises NOSPACE through Raft (as etcd
+    /// does over its quota); writes that grow the store are refused until an operator
+    /// compacts, defragments and disarms it. Checked after every applied batch (a
+    /// counter and one statvfs), so a disarm while still short raises it again at once;
+    /// proposed at most once per [`NOSPACE_PROPOSE_INTERVAL`] until it is applied.
     fn check_quota(&mut self) {
-        let (member, Some(quota)) = self.quota else {
-            return;
-        };
-        if self.quota_checked.elapsed() < std::time::Duration::from_millis(500) {
-            return;
-        }
-        self.quota_checked = std::time::Instant::now();
+        let (member, quota) = self.quota;
         let no_space = pb::AlarmType::Nospace as i32;
         let raised = self
             .alarms
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .contains(&(member, no_space));
+        if raised {
+            self.nospace_proposed = None;
+            return;
+        }
+        if self
+            .nospace_proposed
+            .is_some_and(|at| at.elapsed() < NOSPACE_PROPOSE_INTERVAL)
+        {
+            return;
+        }
         // The size in use, not the files' size: fjall's files include a preallocated
         // journal and grow only as memtables flush.
-        if raised || self.store.size_in_use() <= quota {
+        let over_quota = quota.is_some_and(|quota| self.store.size_in_use() > quota);
+        if !over_quota && !self.short_of_disk_space() {
             return;
         }
         if let Some(propose) = &self.propose {
+            self.nospace_proposed = Some(std::time::Instant::now());
             let request = pb::InternalRaftRequest {
                 alarm: Some(pb::AlarmRequest {
                     action: pb::alarm_request::AlarmAction::Activate as i32,
@@ -384,6 +449,28 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             };
             self.metrics.actors.raft_node.mailbox.sent();
             propose.do_send(Propose(request.encode_to_vec()));
+        }
+    }
+
+    /// Whether the data dir's filesystem has less free space than the member needs.
+    fn short_of_disk_space(&mut self) -> bool {
+        let Some(disk_space) = &self.disk_space else {
+            return false;
+        };
+        match disk_space.headroom() {
+            Ok(headroom) if headroom.is_short() => {
+                eprintln!(
+                    "etcd-rs: raising NOSPACE: {} bytes free under the data dir, {} needed",
+                    headroom.free_bytes, headroom.reserve_bytes
+                );
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                eprintln!("etcd-rs: free space under the data dir unknown, not checked: {e}");
+                self.disk_space = None;
+                false
+            }
         }
     }
 
@@ -465,6 +552,19 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         {
             return Err(super::handle::ApiError::Corrupt);
         }
+        let header = request.header.as_ref();
+        // The member's own proposals (lease expiry, alarms over quota) have no header or
+        // say they are internal; every client request names its user when auth is on.
+        if header.is_some_and(|h| !h.internal) {
+            let info = header.filter(|h| !h.username.is_empty()).map(|h| AuthInfo {
+                username: h.username.clone(),
+                revision: h.auth_revision,
+            });
+            self.check_permission(request, info.as_ref())?;
+        }
+        if let Some(answer) = self.apply_auth(request)? {
+            return Ok(AppliedResponse::Auth(answer));
+        }
         let lessor = &self.lessor;
         let leases = |id: i64| lessor.contains(id);
         if let Some(put) = &request.put {
@@ -507,21 +607,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             self.store_lease(revoke.id);
             if !keys.is_empty() {
                 // Every key of the lease goes in one revision, as in etcd.
-                let txn = mvcc::TxnRequest {
-                    compare: Vec::new(),
-                    success: keys
-                        .into_iter()
-                        .map(|key| {
-                            mvcc::Request::DeleteRange(mvcc::DeleteRangeRequest {
-                                key,
-                                range_end: Vec::new(),
-                                prev_kv: false,
-                            })
-                            .into()
-                        })
-                        .collect(),
-                    failure: Vec::new(),
-                };
+                let txn = mvcc::TxnRequest::delete_keys(keys);
                 let applied = self.store.txn(&txn, &|_| false)?;
                 self.lessor.apply_lease_changes(&applied.lease_changes);
                 events.extend(applied.events);
@@ -583,6 +669,163 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
             mvcc::Error::Corrupt("a committed request of a kind this member cannot apply".into())
                 .into(),
         )
+    }
+
+    /// etcd's checks of a client's request as it is applied (its auth applier): admin
+    /// calls need the root role; writes need write permission on their keys, on the
+    /// keys of a lease they attach to or revoke, and read permission where they return
+    /// previous values or compare.
+    fn check_permission(
+        &self,
+        request: &pb::InternalRaftRequest,
+        info: Option<&AuthInfo>,
+    ) -> Result<(), AuthError> {
+        let auth = self.auth.read();
+        if !auth.enabled() {
+            return Ok(());
+        }
+        let admin = auth_kind(request) == Some(AuthKind::Admin)
+            || request.alarm.is_some()
+            || request.member_peer_urls.is_some();
+        // (An alarm is proposed only to raise or clear one: listing them is local.)
+        if admin {
+            return auth.check_admin(info);
+        }
+        if let Some(get) = &request.auth_user_get {
+            // A user may read its own roles.
+            if info.is_some_and(|i| i.username == get.name) {
+                return Ok(());
+            }
+            return auth.check_admin(info);
+        }
+        if let Some(get) = &request.auth_role_get {
+            // A user may read the permissions of its own roles.
+            if info.is_some_and(|i| auth.has_role(&i.username, &get.role)) {
+                return Ok(());
+            }
+            return auth.check_admin(info);
+        }
+        let lease_keys = |id: i64| -> Result<(), AuthError> {
+            for key in self.lessor.keys(id).into_iter().flatten() {
+                auth.check(info, Access::Write, key, b"")?;
+            }
+            Ok(())
+        };
+        if let Some(put) = &request.put {
+            return check_put(&auth, info, put, &lease_keys);
+        }
+        if let Some(delete) = &request.delete_range {
+            return check_delete(&auth, info, delete);
+        }
+        if let Some(txn) = &request.txn {
+            return check_txn(&auth, info, txn, &lease_keys);
+        }
+        // etcd 3.4 checked neither a compaction nor a lease grant; its later releases
+        // (and etcd-rs) want the root role for one, and a user for the other.
+        if request.compaction.is_some() {
+            return auth.check_admin(info);
+        }
+        if request.lease_grant.is_some() {
+            return info.map(|_| ()).ok_or(AuthError::UserEmpty);
+        }
+        if let Some(revoke) = &request.lease_revoke {
+            info.ok_or(AuthError::UserEmpty)?;
+            return lease_keys(revoke.id);
+        }
+        Ok(())
+    }
+
+    /// Applies an auth request (None: `request` is of another kind).
+    fn apply_auth(
+        &mut self,
+        request: &pb::InternalRaftRequest,
+    ) -> Result<Option<AuthAnswer>, AuthError> {
+        if auth_kind(request).is_none() {
+            // Without taking the store's lock from the API's readers.
+            return Ok(None);
+        }
+        let mut auth = self.auth.write();
+        let before = (auth.enabled(), auth.revision());
+        let answer = if request.auth_enable.is_some() {
+            auth.enable()?;
+            AuthAnswer::Done
+        } else if request.auth_disable.is_some() {
+            auth.disable();
+            self.auth.tokens().clear();
+            AuthAnswer::Done
+        } else if request.auth_status.is_some() {
+            AuthAnswer::Status {
+                enabled: auth.enabled(),
+                revision: auth.revision(),
+            }
+        } else if let Some(a) = &request.authenticate {
+            if !auth.enabled() {
+                return Err(AuthError::AuthNotEnabled);
+            }
+            if !auth.has_user(&a.name) {
+                return Err(AuthError::AuthFailed);
+            }
+            // The password was checked against this revision: a change since (a new
+            // password, a deleted user) makes the proposer check again.
+            if a.checked_revision != auth.revision() {
+                return Err(AuthError::OldRevision);
+            }
+            // The member that proposed it turns this into the client's token: the
+            // simple token, recorded here on every member, or a JWT it signs for this
+            // user at this revision (every member can verify it).
+            let info = auth.info_for(&a.name);
+            self.auth.assign_simple(&a.simple_token, info.clone());
+            AuthAnswer::Token {
+                simple_token: a.simple_token.clone(),
+                info,
+            }
+        } else if let Some(r) = &request.auth_user_add {
+            let no_password = r.options.is_some_and(|o| o.no_password);
+            auth.user_add(&r.name, &r.hashed_password, no_password)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_delete {
+            auth.user_delete(&r.name)?;
+            self.auth.tokens().invalidate_user(&r.name);
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_change_password {
+            auth.user_change_password(&r.name, &r.hashed_password)?;
+            self.auth.tokens().invalidate_user(&r.name);
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_grant_role {
+            auth.user_grant_role(&r.user, &r.role)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_revoke_role {
+            auth.user_revoke_role(&r.name, &r.role)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_user_get {
+            AuthAnswer::Names(auth.user_get(&r.name)?)
+        } else if request.auth_user_list.is_some() {
+            AuthAnswer::Names(auth.user_list())
+        } else if request.auth_role_list.is_some() {
+            AuthAnswer::Names(auth.role_list())
+        } else if let Some(r) = &request.auth_role_add {
+            auth.role_add(&r.name)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_role_delete {
+            auth.role_delete(&r.role)?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_role_get {
+            AuthAnswer::Permissions(auth.role_get(&r.role)?)
+        } else if let Some(r) = &request.auth_role_grant_permission {
+            auth.role_grant_permission(&r.name, r.perm.as_ref())?;
+            AuthAnswer::Done
+        } else if let Some(r) = &request.auth_role_revoke_permission {
+            auth.role_revoke_permission(&r.role, &r.key, &r.range_end)?;
+            AuthAnswer::Done
+        } else {
+            return Ok(None);
+        };
+        // Every change raises the revision but enabling, which sets the flag.
+        if (auth.enabled(), auth.revision()) != before {
+            self.store
+                .set_meta(crate::auth::store::AUTH_META, auth.encode());
+        }
+        Ok(Some(answer))
     }
 
     /// Applies a membership change and records the membership in the same batch.
@@ -760,6 +1003,7 @@ impl<B: Backend + Unpin + 'static> Handler<ConnectRaft> for Applier<B> {
         self.compact = Some(connect.compact);
         self.snapshot_count = connect.snapshot_count.max(1);
         self.quota = (connect.member_id, connect.quota_bytes);
+        self.disk_space = connect.disk_space;
         connect
             .membership_changed
             .do_send(super::raft_node::MembershipChanged);
@@ -884,6 +1128,7 @@ impl<B: Backend + Unpin + 'static> Handler<InstallSnapshot> for Applier<B> {
         load_attributes(&self.store, &self.attributes).map_err(|e| e.to_string())?;
         write(&self.alarms).clear();
         load_alarms(&self.store, &self.alarms).map_err(|e| e.to_string())?;
+        load_auth(&self.store, &self.auth).map_err(|e| e.to_string())?;
         if let Some(membership) = load_membership(&self.store).map_err(|e| e.to_string())? {
             *write(&self.membership) = membership;
             if let Some(changed) = &self.membership_changed {
@@ -946,6 +1191,99 @@ impl<B: Backend + Unpin + 'static> Handler<DbSize> for Applier<B> {
 }
 
 /// A write lock that survives a panicked writer (the data is replaced whole).
+/// Who may make an auth request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AuthKind {
+    /// Users with the root role (etcd's `needAdminPermission`).
+    Admin,
+    /// Anyone (Authenticate), or a user about itself (UserGet, RoleGet).
+    Other,
+}
+
+/// The kind of an auth request (None: another request).
+fn auth_kind(request: &pb::InternalRaftRequest) -> Option<AuthKind> {
+    let r = request;
+    if r.authenticate.is_some() || r.auth_user_get.is_some() || r.auth_role_get.is_some() {
+        return Some(AuthKind::Other);
+    }
+    let admin = r.auth_enable.is_some()
+        || r.auth_disable.is_some()
+        || r.auth_status.is_some()
+        || r.auth_user_add.is_some()
+        || r.auth_user_delete.is_some()
+        || r.auth_user_change_password.is_some()
+        || r.auth_user_grant_role.is_some()
+        || r.auth_user_revoke_role.is_some()
+        || r.auth_user_list.is_some()
+        || r.auth_role_add.is_some()
+        || r.auth_role_delete.is_some()
+        || r.auth_role_grant_permission.is_some()
+        || r.auth_role_revoke_permission.is_some()
+        || r.auth_role_list.is_some();
+    admin.then_some(AuthKind::Admin)
+}
+
+/// A put's permissions: write on its key, read if it returns the previous value, write
+/// on every key of the lease it attaches to.
+fn check_put(
+    auth: &AuthStore,
+    info: Option<&AuthInfo>,
+    put: &pb::PutRequest,
+    lease_keys: &dyn Fn(i64) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    auth.check(info, Access::Write, &put.key, b"")?;
+    if put.prev_kv {
+        auth.check(info, Access::Read, &put.key, b"")?;
+    }
+    if put.lease != 0 {
+        lease_keys(put.lease)?;
+    }
+    Ok(())
+}
+
+/// A delete's permissions: write on its range, read if it returns the deleted pairs.
+fn check_delete(
+    auth: &AuthStore,
+    info: Option<&AuthInfo>,
+    delete: &pb::DeleteRangeRequest,
+) -> Result<(), AuthError> {
+    if delete.prev_kv {
+        auth.check(info, Access::Read, &delete.key, &delete.range_end)?;
+    }
+    auth.check(info, Access::Write, &delete.key, &delete.range_end)
+}
+
+/// A txn's permissions: read on what it compares, and each operation's of both
+/// branches, nested txns included.
+fn check_txn(
+    auth: &AuthStore,
+    info: Option<&AuthInfo>,
+    txn: &pb::TxnRequest,
+    lease_keys: &dyn Fn(i64) -> Result<(), AuthError>,
+) -> Result<(), AuthError> {
+    for compare in &txn.compare {
+        auth.check(info, Access::Read, &compare.key, &compare.range_end)?;
+    }
+    for op in txn.success.iter().chain(&txn.failure) {
+        match &op.request {
+            Some(pb::request_op::Request::RequestRange(range)) => {
+                auth.check(info, Access::Read, &range.key, &range.range_end)?;
+            }
+            Some(pb::request_op::Request::RequestPut(put)) => {
+                check_put(auth, info, put, lease_keys)?;
+            }
+            Some(pb::request_op::Request::RequestDeleteRange(delete)) => {
+                check_delete(auth, info, delete)?;
+            }
+            Some(pb::request_op::Request::RequestTxn(nested)) => {
+                check_txn(auth, info, nested, lease_keys)?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 fn write<T>(lock: &std::sync::RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write()
         .unwrap_or_else(std::sync::PoisonError::into_inner)

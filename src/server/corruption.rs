@@ -238,7 +238,7 @@ pub async fn check(member: &MemberHandle) -> Result<(), ApiError> {
         }),
         ..Default::default()
     };
-    member.propose(request).await.map(|_| ())
+    member.propose_internal(request).await.map(|_| ())
 }
 
 /// The periodic check: every `interval`, if this member leads, [`check`]. Runs until

@@ -102,6 +102,9 @@ pub enum ApiError {
     /// A write while the CORRUPT alarm is raised (etcd's `ErrGRPCCorrupt`).
     #[error("etcdserver: corrupt cluster")]
     Corrupt,
+    /// Auth refused it (etcd's message, byte for byte).
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
 }
 
 /// Where a call only the leader serves goes.
@@ -178,6 +181,14 @@ pub struct MemberHandle {
     attributes: Attributes,
     /// The raised alarms.
     pub alarms: Alarms,
+    /// The auth store and this member's tokens.
+    pub auth: Arc<crate::auth::Auth>,
+    /// The user [`MemberHandle::propose`] and [`MemberHandle::range`] act for (see
+    /// [`MemberHandle::acting_as`]).
+    acting_as: Option<crate::auth::AuthInfo>,
+    /// The token of the client this handle acts for: sent along when a call is
+    /// forwarded to the leader's client port.
+    token: Option<String>,
     /// gRPC channels to other members' client URLs (for forwarding to the leader).
     channels: Arc<std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
 }
@@ -210,6 +221,7 @@ impl MemberHandle {
         attributes: Attributes,
         alarms: Alarms,
         membership: super::membership::SharedMembership,
+        auth: Arc<crate::auth::Auth>,
     ) -> MemberHandle {
         // etcd's request ids: the member id's low 16 bits, then milliseconds and a
         // counter, so ids stay unique across restarts.
@@ -230,6 +242,9 @@ impl MemberHandle {
             directory: Directory::default(),
             attributes,
             alarms,
+            auth,
+            acting_as: None,
+            token: None,
             channels: Arc::default(),
         }
     }
@@ -288,7 +303,7 @@ impl MemberHandle {
                 };
                 // A proposal forwarded before the connection to the leader is up is
                 // lost: try again soon (publishing twice is harmless).
-                let attempt = tokio::time::timeout(PUBLISH_ATTEMPT, self.propose(request));
+                let attempt = tokio::time::timeout(PUBLISH_ATTEMPT, self.propose_internal(request));
                 if attempt.await.is_ok_and(|r| r.is_ok()) {
                     continue;
                 }
@@ -662,7 +677,7 @@ impl MemberHandle {
             } else if let Some(channel) = self.remote_leader().await {
                 // The leader is another process: forward, as etcd does.
                 let mut client = pb::lease_client::LeaseClient::new(channel);
-                let request = tokio_stream::once(pb::LeaseKeepAliveRequest { id });
+                let request = self.forwarded(tokio_stream::once(pb::LeaseKeepAliveRequest { id }));
                 if let Ok(response) = client.lease_keep_alive(request).await
                     && let Ok(Some(answer)) = response.into_inner().message().await
                 {
@@ -694,7 +709,7 @@ impl MemberHandle {
                 }
             } else if let Some(channel) = self.remote_leader().await {
                 let mut client = pb::lease_client::LeaseClient::new(channel);
-                let request = pb::LeaseTimeToLiveRequest { id, keys };
+                let request = self.forwarded(pb::LeaseTimeToLiveRequest { id, keys });
                 if let Ok(response) = client.lease_time_to_live(request).await {
                     let answer = response.into_inner();
                     if answer.ttl == -1 {
@@ -750,16 +765,81 @@ impl MemberHandle {
         }
     }
 
-    /// Proposes a request through Raft and waits for its result.
+    /// Proposes a client's request through Raft and waits for its result; `user` is who
+    /// it is from (None: nobody, or auth is disabled). Applying it checks the user's
+    /// permissions against the auth store as of its place in the log.
+    pub async fn propose_as(
+        &self,
+        request: pb::InternalRaftRequest,
+        user: Option<&crate::auth::AuthInfo>,
+    ) -> Result<AppliedResponse, ApiError> {
+        let header = pb::RequestHeader {
+            username: user.map(|u| u.username.clone()).unwrap_or_default(),
+            auth_revision: user.map_or(0, |u| u.revision),
+            ..pb::RequestHeader::default()
+        };
+        self.propose_with(request, header).await
+    }
+
+    /// This handle, acting for `user`: its proposals and reads are that user's (for the
+    /// Lock and Election services, which call the KV for their client, as etcd's do).
+    pub fn acting_as(&self, user: Option<crate::auth::AuthInfo>) -> MemberHandle {
+        MemberHandle {
+            acting_as: user,
+            ..self.clone()
+        }
+    }
+
+    /// This handle, forwarding `token` with the calls it sends to the leader's client
+    /// port (valid on every member: tokens are issued through Raft).
+    pub fn with_token(&self, token: Option<String>) -> MemberHandle {
+        MemberHandle {
+            token,
+            ..self.clone()
+        }
+    }
+
+    /// `message` as a request to another member's client port, with this handle's
+    /// token.
+    fn forwarded<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(token) = self.token.as_deref().and_then(|t| t.parse().ok()) {
+            request.metadata_mut().insert("token", token);
+        }
+        request
+    }
+
+    /// Proposes a client's request as the user this handle acts for (nobody, unless
+    /// [`MemberHandle::acting_as`]): with auth enabled, nobody may do only what anyone
+    /// may (see [`MemberHandle::propose_as`]).
     pub async fn propose(
         &self,
+        request: pb::InternalRaftRequest,
+    ) -> Result<AppliedResponse, ApiError> {
+        self.propose_as(request, self.acting_as.as_ref()).await
+    }
+
+    /// Proposes the member's own request (its attributes, an alarm it raises): applied
+    /// without permission checks.
+    pub async fn propose_internal(
+        &self,
+        request: pb::InternalRaftRequest,
+    ) -> Result<AppliedResponse, ApiError> {
+        let header = pb::RequestHeader {
+            internal: true,
+            ..pb::RequestHeader::default()
+        };
+        self.propose_with(request, header).await
+    }
+
+    async fn propose_with(
+        &self,
         mut request: pb::InternalRaftRequest,
+        mut header: pb::RequestHeader,
     ) -> Result<AppliedResponse, ApiError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        request.header = Some(pb::RequestHeader {
-            id,
-            ..pb::RequestHeader::default()
-        });
+        header.id = id;
+        request.header = Some(header);
         let data = request.encode_to_vec();
         if data.len() > self.limits.max_request_bytes {
             self.metrics.proposals_failed.inc();
@@ -821,14 +901,32 @@ impl MemberHandle {
         self.wait_applied(index, deadline).await
     }
 
-    /// Serves a range: linearizable unless `serializable` is set.
+    /// Serves a range for the user this handle acts for: linearizable unless
+    /// `serializable` is set.
     pub async fn range(
         &self,
         request: mvcc::RangeRequest,
     ) -> Result<mvcc::RangeResponse, ApiError> {
+        self.range_as(request, self.acting_as.as_ref()).await
+    }
+
+    /// Serves a client's range, if `user` may read it: linearizable unless
+    /// `serializable` is set. A linearizable read is checked after the barrier, against
+    /// an auth store at least as recent as the read.
+    pub async fn range_as(
+        &self,
+        request: mvcc::RangeRequest,
+        user: Option<&crate::auth::AuthInfo>,
+    ) -> Result<mvcc::RangeResponse, ApiError> {
         if !request.serializable {
             self.linearizable_barrier().await?;
         }
+        self.auth.read().check(
+            user,
+            crate::auth::Access::Read,
+            &request.key,
+            &request.range_end,
+        )?;
         self.metrics.actors.applier.mailbox.sent();
         self.endpoints
             .reads

@@ -57,6 +57,8 @@ pub struct MemberSpec {
     pub join: bool,
     /// --metrics=extensive: export what etcd adds with it (`grpc_server_handling_seconds`).
     pub extensive_metrics: bool,
+    /// --auth-token-ttl, --bcrypt-cost.
+    pub auth: crate::auth::AuthConfig,
 }
 
 /// Why a member could not start.
@@ -136,12 +138,20 @@ pub fn start_member(
                 log.bootstrap(voters)?;
             }
             let size_of: SizeOf<_> = Box::new(|b: &crate::storage::FjallBackend| b.disk_size());
-            start_with(spec, log, store.mvcc_backend(), size_of, network)
+            let disk_space = Some(store.disk_space());
+            start_with(
+                spec,
+                log,
+                store.mvcc_backend(),
+                size_of,
+                disk_space,
+                network,
+            )
         }
         StorageKind::Memory => {
             let log = SharedMemLog::new_with_conf_state(voters);
             let size_of: SizeOf<MemBackend> = Box::new(|_| 0);
-            start_with(spec, log, MemBackend::new(), size_of, network)
+            start_with(spec, log, MemBackend::new(), size_of, None, network)
         }
     }
 }
@@ -151,6 +161,7 @@ fn start_with<S, B>(
     log: S,
     backend: B,
     size_of: SizeOf<B>,
+    disk_space: Option<crate::storage::DiskSpace>,
     network: PeerNetwork<'_>,
 ) -> Result<RunningMember, StartError>
 where
@@ -194,6 +205,7 @@ where
             }
         }))
     });
+    let auth = Arc::new(crate::auth::Auth::new(spec.auth.clone()));
     let applier_state = Applier::new(
         store,
         lessor,
@@ -204,6 +216,7 @@ where
         applied_tx,
         metrics.clone(),
         size_of,
+        auth.clone(),
     )?;
     let alarms = applier_state.alarms();
     let applier_arbiter = Arbiter::new();
@@ -266,6 +279,7 @@ where
         snapshot_count: spec.snapshot_count,
         member_id: spec.identity.member_id,
         quota_bytes: spec.quota_bytes,
+        disk_space,
         membership_changed: raft.clone().recipient(),
     });
     let mut peer_tasks = Vec::new();
@@ -350,6 +364,7 @@ where
         attributes,
         alarms,
         membership,
+        auth,
     );
     Ok(RunningMember {
         handle,

@@ -4,8 +4,8 @@
 //! | bucket | key | value | from |
 //! |---|---|---|---|
 //! | `alarm` | `AlarmMember` (protobuf) | empty | meta `alarm/` entries |
-//! | `auth` | `authRevision` | 8 bytes big-endian: 1 | auth is never enabled here |
-//! | `authRoles`, `authUsers` | (none) | | |
+//! | `auth` | `authEnabled`, `authRevision` | 1 byte (1: enabled), 8 bytes big-endian | the meta `auth` entry (without one: revision 1, no `authEnabled`, as a store where auth was never touched) |
+//! | `authRoles`, `authUsers` | role or user name | `authpb.Role`, `authpb.User` (bcrypt hashes, as etcd's) | the meta `auth` entry |
 //! | `cluster` | `clusterVersion` | e.g. `3.5.0` | the version this member reports |
 //! | `etcdrs` | this project's own meta entries | as stored | any other meta entry |
 //! | `key` | revision (17 bytes, `t` appended for a tombstone) | `mvccpb.KeyValue` | records, as stored |
@@ -92,7 +92,8 @@ impl EtcdBuckets {
         let mut put = |bucket: &'static [u8], key: Vec<u8>, value: Vec<u8>| {
             buckets.entry(bucket).or_default().insert(key, value);
         };
-        // etcd's auth store when auth was never enabled: revision 1.
+        // etcd's auth store when auth was never touched: revision 1 (replaced below by
+        // the store's own record, if there is one).
         put(
             b"auth",
             b"authRevision".to_vec(),
@@ -118,6 +119,25 @@ impl EtcdBuckets {
                 put(b"lease", id.to_be_bytes().to_vec(), value);
             } else if let Some(alarm) = alarm_of(&key) {
                 put(b"alarm", alarm.encode_to_vec(), Vec::new());
+            } else if key == crate::auth::store::AUTH_META {
+                let auth = pb::AuthStoreState::decode(value.as_slice())
+                    .map_err(|e| BackendError::new(format!("the auth store: {e}")))?;
+                put(
+                    b"auth",
+                    b"authEnabled".to_vec(),
+                    vec![u8::from(auth.enabled)],
+                );
+                put(
+                    b"auth",
+                    b"authRevision".to_vec(),
+                    auth.revision.to_be_bytes().to_vec(),
+                );
+                for user in auth.users {
+                    put(b"authUsers", user.name.clone(), user.encode_to_vec());
+                }
+                for role in auth.roles {
+                    put(b"authRoles", role.name.clone(), role.encode_to_vec());
+                }
             } else if key.starts_with(own::MEMBER_ATTRIBUTES) {
                 let published = pb::MemberAttributes::decode(value.as_slice())
                     .map_err(|e| BackendError::new(format!("member attributes: {e}")))?;
@@ -383,6 +403,53 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_auth_store_lands_in_etcds_auth_buckets() {
+        let mut store = crate::auth::AuthStore::default();
+        store.user_add("root", "$2b$04$hash", false).unwrap();
+        store.user_grant_role("root", "root").unwrap();
+        store.role_add("reader").unwrap();
+        store.enable().unwrap();
+        let source = EtcdBuckets::new(
+            view(
+                Vec::new(),
+                vec![(crate::auth::store::AUTH_META.to_vec(), store.encode())],
+            ),
+            &[],
+            "3.5.0",
+        )
+        .unwrap();
+        let buckets = buckets_of(&source);
+        let bucket = |name: &str| {
+            buckets
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, items)| items.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            bucket("auth"),
+            vec![
+                (b"authEnabled".to_vec(), vec![1]),
+                (b"authRevision".to_vec(), 4u64.to_be_bytes().to_vec()),
+            ]
+        );
+        let users = bucket("authUsers");
+        assert_eq!(users.len(), 1);
+        let root = crate::pb::authpb::User::decode(users[0].1.as_slice()).unwrap();
+        assert_eq!(
+            (root.name, root.password, root.roles),
+            (
+                b"root".to_vec(),
+                b"$2b$04$hash".to_vec(),
+                vec!["root".to_string()]
+            )
+        );
+        assert_eq!(bucket("authRoles")[0].0, b"reader".to_vec());
+        // Nothing of it is left in this project's own bucket.
+        assert!(!buckets.iter().any(|(n, _)| n == "etcdrs"));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - `meta`: applied index, compaction revisions, ... ([`FjallBackend`]).
 //!
 //! [`MemberStore::open`] opens the database, loads and verifies the raft log, and hands
-//! out the two views.
+//! out the two views, and a measure of the free space left under the data dir
+//! ([`DiskSpace`]: the member raises NOSPACE before the disk is full).
 //!
 //! # Crash-safety rules
 //!
@@ -54,6 +55,7 @@
 // Public for the fuzz target `raft_log_record` (fuzz/), which calls its decoders.
 pub mod codec;
 mod crc;
+mod disk_space;
 mod mvcc_backend;
 mod raft_log;
 
@@ -64,6 +66,7 @@ use fjall::{Database, Keyspace, KeyspaceCreateOptions};
 use crate::raft::StorageError;
 
 pub use crc::{crc32c, crc32c_update};
+pub use disk_space::{DISK_RESERVE_FIXED_BYTES, DiskSpace, Headroom};
 pub use mvcc_backend::FjallBackend;
 pub use raft_log::{DiskRaftStorage, LogWrite};
 
@@ -163,6 +166,11 @@ impl MemberStore {
     /// The MVCC backend over the `kv` and `meta` keyspaces.
     pub fn mvcc_backend(&self) -> FjallBackend {
         self.backend.clone()
+    }
+
+    /// The free space of the data dir's filesystem against what the member needs.
+    pub fn disk_space(&self) -> DiskSpace {
+        DiskSpace::new(self.path.clone(), self.backend.clone())
     }
 
     /// Fsyncs everything written so far (all keyspaces share one journal).

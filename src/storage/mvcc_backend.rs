@@ -26,6 +26,60 @@ fn backend_error(what: &str, err: fjall::Error) -> BackendError {
     BackendError::new(format!("{what}: {err}"))
 }
 
+/// A keyspace of its own for [`release_replaced_tables`]: nothing else reads it, and it
+/// stays empty.
+const DEFRAG_KEYSPACE: &str = "defrag";
+
+/// Deletes the files of the tables a major compaction replaced. fjall keeps each old
+/// table (and its file) while a version of the tree below its garbage-collection
+/// watermark may still be read, and raises that watermark only when a memtable is
+/// sealed, after a write: without this the space a defragment frees stays taken until
+/// about a megabyte more is written, which a member under NOSPACE refuses. So one write
+/// (a key inserted and removed again, in a keyspace nothing reads) and a seal of that
+/// memtable raise the watermark past the compaction, and fjall drops the old versions.
+fn release_replaced_tables(db: &Database) -> Result<(), BackendError> {
+    let nudge = db
+        .keyspace(DEFRAG_KEYSPACE, || {
+            fjall::KeyspaceCreateOptions::default().max_memtable_size(1 << 20)
+        })
+        .map_err(|e| backend_error("opening the defrag keyspace", e))?;
+    nudge
+        .insert(b"nudge", b"")
+        .and_then(|()| nudge.remove(b"nudge"))
+        .and_then(|()| nudge.rotate_memtable_and_wait())
+        .map_err(|e| backend_error("releasing replaced tables", e))
+}
+
+/// Attempts at a major compaction while background compactions hold some tables.
+const MAJOR_COMPACTION_ATTEMPTS_MAX: u32 = 100;
+/// The wait between two attempts: a background compaction of these small tables takes
+/// milliseconds.
+const MAJOR_COMPACTION_RETRY_MS: u64 = 20;
+
+/// Merges every table of `keyspace` into its last level, dropping what is deleted and
+/// shadowed. fjall's `major_compact` silently does nothing while a background compaction
+/// holds one of the tables (as one does right after a flush), so it is tried again until
+/// every table is in the last level. `tree` and `level_table_count` are public but
+/// hidden from fjall's docs.
+fn major_compact(name: &str, keyspace: &Keyspace) -> Result<(), BackendError> {
+    use fjall::AbstractTree as _;
+    let last_level = usize::from(keyspace.tree.tree_config().level_count.max(1) - 1);
+    for _ in 0..MAJOR_COMPACTION_ATTEMPTS_MAX {
+        keyspace
+            .major_compact()
+            .map_err(|e| backend_error(&format!("compacting the {name} keyspace"), e))?;
+        let in_last = keyspace.tree.level_table_count(last_level).unwrap_or(0);
+        if in_last == keyspace.table_count() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(MAJOR_COMPACTION_RETRY_MS));
+    }
+    Err(BackendError::new(format!(
+        "compacting the {name} keyspace: background compactions kept its tables busy; \
+         try again"
+    )))
+}
+
 impl FjallBackend {
     /// A backend over `kv` (records) and `meta` of `db`.
     pub fn new(db: Database, kv: Keyspace, meta: Keyspace) -> FjallBackend {
@@ -38,6 +92,12 @@ impl FjallBackend {
         self.db
             .persist(PersistMode::SyncAll)
             .map_err(|e| backend_error("syncing the backend", e))
+    }
+
+    /// The bytes of the `kv` and `meta` keyspaces' tables on disk (not the journal, not
+    /// the memtables): what a defragment rewrites.
+    pub fn tables_size(&self) -> u64 {
+        self.kv.disk_space() + self.meta.disk_space()
     }
 
     /// The bytes the member's database takes on disk (all keyspaces and the journal), as
@@ -92,14 +152,24 @@ impl Backend for FjallBackend {
     }
 
     fn defragmenter(&self) -> Option<crate::mvcc::Defragmenter> {
-        let (kv, meta) = (self.kv.clone(), self.meta.clone());
+        let (db, kv, meta) = (self.db.clone(), self.kv.clone(), self.meta.clone());
         Some(Box::new(move || {
             // A major compaction rewrites the tables without the dead versions; reads
             // and writes go on meanwhile (LSM), unlike etcd's stop-the-world defrag.
-            kv.major_compact()
-                .map_err(|e| backend_error("compacting the kv keyspace", e))?;
-            meta.major_compact()
-                .map_err(|e| backend_error("compacting the meta keyspace", e))
+            // It merges tables only: the memtable is flushed first, or the deletions
+            // of a recent MVCC compaction (still in the memtable) would not remove the
+            // records they shadow. The flush also raises fjall's garbage-collection
+            // watermark (raised only when a memtable is sealed), below which the
+            // compaction may drop versions: without it, a defragment soon after start
+            // drops nothing. `rotate_memtable_and_wait` is public but hidden from
+            // fjall's docs (its tests use it); fjall 3 has no other flush.
+            for (name, keyspace) in [("kv", &kv), ("meta", &meta)] {
+                keyspace
+                    .rotate_memtable_and_wait()
+                    .map_err(|e| backend_error(&format!("flushing the {name} keyspace"), e))?;
+                major_compact(name, keyspace)?;
+            }
+            release_replaced_tables(&db)
         }))
     }
 

@@ -35,6 +35,8 @@ pub const ETCDCTL_DIAL_TIMEOUT: &str = "--dial-timeout=5s";
 /// How many times `Member::start` picks new ports when the chosen ones were taken
 /// between choosing and binding (another test may grab a released port).
 const START_ATTEMPTS_MAX: u32 = 3;
+/// The member's `--data-dir`, under its test directory.
+const DATA_DIR: &str = "data";
 /// Lines of the member's log shown when it fails to start or a test fails.
 const LOG_TAIL_LINES: usize = 60;
 
@@ -77,7 +79,19 @@ impl Member {
     /// As [`Member::start`], the server running under `wrapper` (a command that runs
     /// the program given after its own arguments, e.g. `["fiu-run", "-x"]`).
     pub fn start_wrapped(wrapper: &[&str], extra_args: &[&str]) -> Member {
+        Member::start_prepared(wrapper, extra_args, |_| {})
+    }
+
+    /// As [`Member::start_wrapped`], `prepare` first called with the path of the data
+    /// dir, before anything is there (e.g. to mount a filesystem on it; the member's
+    /// drop then removes what it can of its directory).
+    pub fn start_prepared(
+        wrapper: &[&str],
+        extra_args: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Member {
         let dir = fresh_test_dir();
+        prepare(&dir.join(DATA_DIR));
         let mut last_failure = String::new();
         for _ in 0..START_ATTEMPTS_MAX {
             let (client_port, peer_port) = two_free_ports();
@@ -127,7 +141,7 @@ impl Member {
 
     /// The member's `--data-dir`.
     pub fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
+        self.dir.join(DATA_DIR)
     }
 
     fn log_path(&self) -> PathBuf {
@@ -397,13 +411,33 @@ pub fn http_request(
     path: &str,
     body: &str,
 ) -> std::io::Result<HttpAnswer> {
+    http_request_with(addr, method, path, &[], body)
+}
+
+/// `headers` as HTTP/1.1 header lines.
+fn header_lines(headers: &[(&str, &str)]) -> String {
+    headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect()
+}
+
+/// [`http_request`] with more `headers` (`Authorization`, ...).
+pub fn http_request_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<HttpAnswer> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     stream.set_read_timeout(Some(HTTP_READ_TIMEOUT))?;
     stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+         {}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        header_lines(headers),
         body.len()
     )?;
     stream.write_all(body.as_bytes())?;
@@ -503,12 +537,24 @@ impl HttpStream {
         body: &str,
         timeout: Duration,
     ) -> std::io::Result<HttpStream> {
+        HttpStream::post_with(addr, path, &[], body, timeout)
+    }
+
+    /// [`HttpStream::post`] with more `headers` (`Authorization`, ...).
+    pub fn post_with(
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+        timeout: Duration,
+    ) -> std::io::Result<HttpStream> {
         let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
         stream.set_write_timeout(Some(HTTP_READ_TIMEOUT))?;
         write!(
             stream,
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-             Content-Length: {}\r\n\r\n",
+             {}Content-Length: {}\r\n\r\n",
+            header_lines(headers),
             body.len()
         )?;
         stream.write_all(body.as_bytes())?;

@@ -103,6 +103,14 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A `string` field; empty when absent or `null`.
+    pub fn string(&self, name: &str, camel: &str) -> Result<String, DecodeError> {
+        match self.get(name, camel) {
+            None => Ok(String::new()),
+            Some(raw) => string(raw),
+        }
+    }
+
     /// A `bool` field; false when absent or `null`.
     pub fn boolean(&self, name: &str, camel: &str) -> Result<bool, DecodeError> {
         match self.get(name, camel) {

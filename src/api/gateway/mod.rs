@@ -6,12 +6,21 @@
 //! - [`scan`]: syntax errors with Go's messages; [`value`]: lazy reading of the body;
 //!   [`jsonpb`]: fields as golang/protobuf's jsonpb reads them; [`base64`]: bytes fields.
 //! - [`encode`]: responses as jsonpb writes them; [`kv`], [`lease`], [`watch`], [`lock`],
-//!   [`election`], [`maintenance`], [`cluster`]: the messages, field by field.
+//!   [`election`], [`maintenance`], [`cluster`], [`auth`]: the messages, field by field.
 //! - [`stream`]: the streaming calls (Watch, LeaseKeepAlive, Election.Observe,
 //!   Snapshot), one JSON line per response.
 //!
-//! Every call of etcd 3.4's gateway is served but the Auth calls ([`NOT_YET`]); HashKV
-//! is served on etcd 3.5's path (`/v3/maintenance/hashkv`).
+//! Every call of etcd 3.4's gateway is served; so are two of etcd 3.5's: HashKV (on
+//! `/v3/maintenance/hashkv`) and AuthStatus (`/v3/auth/status`), which etcd 3.4 answers
+//! 404.
+//!
+//! Who a call is from: the request's `Authorization` header is its gRPC `authorization`
+//! metadata, a `Grpc-Metadata-Token` header its `token` (see [`metadata`]), so a token
+//! from `/v3/auth/authenticate` sent as `Authorization: <token>` is checked as a gRPC
+//! client's is, streaming calls included (see `tests/gateway_auth.rs`). The calls have
+//! no certificate common name, as in etcd: its gateway calls its member with the
+//! member's own certificate, whose common name etcd ignores on a call that carries
+//! grpc-gateway's `grpcgateway-accept` metadata.
 //!
 //! What etcd 3.4 answers, and so does this gateway (captured with curl, see
 //! `tests/gateway.rs`):
@@ -21,14 +30,19 @@
 //! - An empty (or white-space) body is an empty request; what follows the first JSON
 //!   value is ignored; the Content-Type is not looked at.
 //! - A failure is `{"error":M,"message":M,"code":C}` with C the gRPC code and the HTTP
-//!   status grpc-gateway v1 maps it to (InvalidArgument and OutOfRange 400, NotFound 404,
-//!   FailedPrecondition 412, ResourceExhausted 429, Unavailable 503, ...). A body that
-//!   does not decode is code 3 with Go's `encoding/json` or jsonpb message.
+//!   status grpc-gateway v1 maps it to (InvalidArgument and OutOfRange 400,
+//!   Unauthenticated 401, PermissionDenied 403, NotFound 404, FailedPrecondition 412,
+//!   ResourceExhausted 429, Unavailable 503, ...). So with auth enabled a call without a
+//!   token is 400 "etcdserver: user name is empty", with an unknown one 401 "etcdserver:
+//!   invalid auth token", and one its user may not make 403 "etcdserver: permission
+//!   denied". A body that does not decode is code 3 with Go's `encoding/json` or jsonpb
+//!   message.
 //!
 //! Not reproduced: etcd sends a failure's body chunked with a `Grpc-Trailer-Content-Type`
 //! trailer (clients read the same JSON either way), and drops the connection on a
 //! `null` element of a repeated message field (read here as an empty message).
 
+mod auth;
 mod base64;
 mod cluster;
 mod election;
@@ -43,21 +57,24 @@ mod stream;
 mod value;
 mod watch;
 
+use actix_web::http::header::HeaderMap;
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpResponse, HttpResponseBuilder, web};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, web};
 use prost::Message;
+use tonic::metadata::{AsciiMetadataValue, MetadataMap};
 use tonic::{Code, Request, Status};
 
 use super::GRPC_OVERHEAD_BYTES;
+use super::grpc::auth::AuthService;
 use super::grpc::cluster::ClusterService;
 use super::grpc::election::ElectionService;
 use super::grpc::kv::KvService;
 use super::grpc::lease::LeaseService;
 use super::grpc::lock::LockService;
 use super::grpc::maintenance::MaintenanceService;
-use super::grpc::status::not_implemented;
 use crate::pb::etcdserverpb::{
-    cluster_server::Cluster, kv_server::Kv, lease_server::Lease, maintenance_server::Maintenance,
+    auth_server::Auth, cluster_server::Cluster, kv_server::Kv, lease_server::Lease,
+    maintenance_server::Maintenance,
 };
 use crate::pb::v3electionpb::election_server::Election;
 use crate::pb::v3lockpb::lock_server::Lock;
@@ -102,6 +119,23 @@ enum Call {
     MemberRemove,
     MemberUpdate,
     MemberPromote,
+    AuthEnable,
+    AuthDisable,
+    AuthStatus,
+    Authenticate,
+    UserAdd,
+    UserGet,
+    UserList,
+    UserDelete,
+    UserChangePassword,
+    UserGrantRole,
+    UserRevokeRole,
+    RoleAdd,
+    RoleGet,
+    RoleList,
+    RoleDelete,
+    RoleGrantPermission,
+    RoleRevokePermission,
 }
 
 /// Each call's path under a prefix.
@@ -140,27 +174,24 @@ const CALLS: &[(&str, Call)] = &[
     ("/cluster/member/remove", Call::MemberRemove),
     ("/cluster/member/update", Call::MemberUpdate),
     ("/cluster/member/promote", Call::MemberPromote),
-];
-
-/// etcd 3.4's other gateway paths, with the call each serves: answered "not implemented
-/// yet" (HTTP 501) until this gateway maps them.
-const NOT_YET: &[(&str, &str)] = &[
-    ("/auth/enable", "AuthEnable"),
-    ("/auth/disable", "AuthDisable"),
-    ("/auth/authenticate", "Authenticate"),
-    ("/auth/user/add", "UserAdd"),
-    ("/auth/user/get", "UserGet"),
-    ("/auth/user/list", "UserList"),
-    ("/auth/user/delete", "UserDelete"),
-    ("/auth/user/changepw", "UserChangePassword"),
-    ("/auth/user/grant", "UserGrantRole"),
-    ("/auth/user/revoke", "UserRevokeRole"),
-    ("/auth/role/add", "RoleAdd"),
-    ("/auth/role/get", "RoleGet"),
-    ("/auth/role/list", "RoleList"),
-    ("/auth/role/delete", "RoleDelete"),
-    ("/auth/role/grant", "RoleGrantPermission"),
-    ("/auth/role/revoke", "RoleRevokePermission"),
+    ("/auth/enable", Call::AuthEnable),
+    ("/auth/disable", Call::AuthDisable),
+    // etcd 3.5's path: etcd 3.4 serves AuthStatus nowhere (404 here).
+    ("/auth/status", Call::AuthStatus),
+    ("/auth/authenticate", Call::Authenticate),
+    ("/auth/user/add", Call::UserAdd),
+    ("/auth/user/get", Call::UserGet),
+    ("/auth/user/list", Call::UserList),
+    ("/auth/user/delete", Call::UserDelete),
+    ("/auth/user/changepw", Call::UserChangePassword),
+    ("/auth/user/grant", Call::UserGrantRole),
+    ("/auth/user/revoke", Call::UserRevokeRole),
+    ("/auth/role/add", Call::RoleAdd),
+    ("/auth/role/get", Call::RoleGet),
+    ("/auth/role/list", Call::RoleList),
+    ("/auth/role/delete", Call::RoleDelete),
+    ("/auth/role/grant", Call::RoleGrantPermission),
+    ("/auth/role/revoke", Call::RoleRevokePermission),
 ];
 
 /// Registers the gateway's routes on an actix-web app; they all lie under
@@ -171,8 +202,10 @@ pub fn configure(config: &mut web::ServiceConfig) {
             config.service(
                 web::resource(format!("{prefix}{path}"))
                     .route(web::post().to(
-                        move |member: web::Data<MemberHandle>, body: web::Payload| {
-                            serve(call, member, body)
+                        move |member: web::Data<MemberHandle>,
+                              http: HttpRequest,
+                              body: web::Payload| {
+                            serve(call, member, metadata(http.headers()), body)
                         },
                     ))
                     .route(web::method(Method::OPTIONS).to(preflight))
@@ -183,18 +216,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
             config.service(
                 web::resource(format!("{prefix}{path}"))
                     .route(web::post().to(
-                        move |member: web::Data<MemberHandle>, body: web::Payload| {
-                            stream::serve_stream(call, member, body)
+                        move |member: web::Data<MemberHandle>,
+                              http: HttpRequest,
+                              body: web::Payload| {
+                            stream::serve_stream(call, member, metadata(http.headers()), body)
                         },
                     ))
-                    .route(web::method(Method::OPTIONS).to(preflight))
-                    .default_service(web::to(method_not_allowed)),
-            );
-        }
-        for &(path, what) in NOT_YET {
-            config.service(
-                web::resource(format!("{prefix}{path}"))
-                    .route(web::post().to(move || not_yet(what)))
                     .route(web::method(Method::OPTIONS).to(preflight))
                     .default_service(web::to(method_not_allowed)),
             );
@@ -207,8 +234,42 @@ pub fn configure(config: &mut web::ServiceConfig) {
     }
 }
 
-/// Reads the body, decodes the request, calls the service, writes the answer.
-async fn serve(call: Call, member: web::Data<MemberHandle>, body: web::Payload) -> HttpResponse {
+/// The gRPC metadata etcd's gateway makes of a request's headers, as far as etcd's
+/// services read it: grpc-gateway v1's `AnnotateContext` passes `Authorization` on as
+/// `authorization`, and every `Grpc-Metadata-K` header as `k` (so
+/// `Grpc-Metadata-Token` as `token`, which etcd reads before `authorization`). Of a
+/// header sent twice, the first value counts, as etcd reads the first.
+fn metadata(headers: &HeaderMap) -> MetadataMap {
+    const PASSED_ON: [(&str, &str); 3] = [
+        ("authorization", "authorization"),
+        ("grpc-metadata-authorization", "authorization"),
+        ("grpc-metadata-token", "token"),
+    ];
+    let mut metadata = MetadataMap::new();
+    for (header, key) in PASSED_ON {
+        if metadata.contains_key(key) {
+            continue;
+        }
+        // An HTTP header value is always a valid metadata value: both are `http`'s
+        // `HeaderValue` (one that is not text is an invalid token to the services).
+        if let Some(value) = headers
+            .get(header)
+            .and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
+        {
+            metadata.insert(key, value);
+        }
+    }
+    metadata
+}
+
+/// Reads the body, decodes the request, calls the service (as the client `metadata`
+/// names), writes the answer.
+async fn serve(
+    call: Call,
+    member: web::Data<MemberHandle>,
+    metadata: MetadataMap,
+    body: web::Payload,
+) -> HttpResponse {
     let member = member.get_ref().clone();
     let message_bytes_max = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let body_bytes_max = message_bytes_max.saturating_mul(BODY_INFLATION_MAX);
@@ -225,7 +286,7 @@ async fn serve(call: Call, member: web::Data<MemberHandle>, body: web::Payload) 
             )));
         }
     };
-    match answer(call, &member, &body, message_bytes_max).await {
+    match answer(call, &member, &metadata, &body, message_bytes_max).await {
         Ok(json) => cors(&mut HttpResponse::Ok())
             .content_type("application/json")
             .insert_header(("Grpc-Metadata-Content-Type", "application/grpc"))
@@ -239,147 +300,239 @@ async fn serve(call: Call, member: web::Data<MemberHandle>, body: web::Payload) 
 async fn answer(
     call: Call,
     member: &MemberHandle,
+    metadata: &MetadataMap,
     body: &[u8],
     max: usize,
 ) -> Result<String, Status> {
     let fields = request_fields(body).map_err(Status::invalid_argument)?;
     match call {
         Call::Range => {
-            let r = request(kv::range_request(&fields), max)?;
+            let r = request(kv::range_request(&fields), max, metadata)?;
             let response = KvService::new(member.clone()).range(r).await?;
             Ok(kv::range_response(response.get_ref()))
         }
         Call::Put => {
-            let r = request(kv::put_request(&fields), max)?;
+            let r = request(kv::put_request(&fields), max, metadata)?;
             let response = KvService::new(member.clone()).put(r).await?;
             Ok(kv::put_response(response.get_ref()))
         }
         Call::DeleteRange => {
-            let r = request(kv::delete_range_request(&fields), max)?;
+            let r = request(kv::delete_range_request(&fields), max, metadata)?;
             let response = KvService::new(member.clone()).delete_range(r).await?;
             Ok(kv::delete_range_response(response.get_ref()))
         }
         Call::Txn => {
-            let r = request(kv::txn_request(&fields), max)?;
+            let r = request(kv::txn_request(&fields), max, metadata)?;
             let response = KvService::new(member.clone()).txn(r).await?;
             Ok(kv::txn_response(response.get_ref()))
         }
         Call::Compact => {
-            let r = request(kv::compaction_request(&fields), max)?;
+            let r = request(kv::compaction_request(&fields), max, metadata)?;
             let response = KvService::new(member.clone()).compact(r).await?;
             Ok(kv::compaction_response(response.get_ref()))
         }
         Call::LeaseGrant => {
-            let r = request(lease::grant_request(&fields), max)?;
+            let r = request(lease::grant_request(&fields), max, metadata)?;
             let response = LeaseService::new(member.clone()).lease_grant(r).await?;
             Ok(lease::grant_response(response.get_ref()))
         }
         Call::LeaseRevoke => {
-            let r = request(lease::revoke_request(&fields), max)?;
+            let r = request(lease::revoke_request(&fields), max, metadata)?;
             let response = LeaseService::new(member.clone()).lease_revoke(r).await?;
             Ok(lease::revoke_response(response.get_ref()))
         }
         Call::LeaseTimeToLive => {
-            let r = request(lease::time_to_live_request(&fields), max)?;
+            let r = request(lease::time_to_live_request(&fields), max, metadata)?;
             let service = LeaseService::new(member.clone());
             let response = service.lease_time_to_live(r).await?;
             Ok(lease::time_to_live_response(response.get_ref()))
         }
         Call::LeaseLeases => {
-            let r = request(lease::leases_request(&fields), max)?;
+            let r = request(lease::leases_request(&fields), max, metadata)?;
             let response = LeaseService::new(member.clone()).lease_leases(r).await?;
             Ok(lease::leases_response(response.get_ref()))
         }
         Call::Lock => {
-            let r = request(lock::lock_request(&fields), max)?;
+            let r = request(lock::lock_request(&fields), max, metadata)?;
             let response = LockService::new(member.clone()).lock(r).await?;
             Ok(lock::lock_response(response.get_ref()))
         }
         Call::Unlock => {
-            let r = request(lock::unlock_request(&fields), max)?;
+            let r = request(lock::unlock_request(&fields), max, metadata)?;
             let response = LockService::new(member.clone()).unlock(r).await?;
             Ok(lock::unlock_response(response.get_ref()))
         }
         Call::Campaign => {
-            let r = request(election::campaign_request(&fields), max)?;
+            let r = request(election::campaign_request(&fields), max, metadata)?;
             let response = ElectionService::new(member.clone()).campaign(r).await?;
             Ok(election::campaign_response(response.get_ref()))
         }
         Call::Proclaim => {
-            let r = request(election::proclaim_request(&fields), max)?;
+            let r = request(election::proclaim_request(&fields), max, metadata)?;
             let response = ElectionService::new(member.clone()).proclaim(r).await?;
             Ok(election::proclaim_response(response.get_ref()))
         }
         Call::Leader => {
-            let r = request(election::leader_request(&fields), max)?;
+            let r = request(election::leader_request(&fields), max, metadata)?;
             let response = ElectionService::new(member.clone()).leader(r).await?;
             Ok(election::leader_response(response.get_ref()))
         }
         Call::Resign => {
-            let r = request(election::resign_request(&fields), max)?;
+            let r = request(election::resign_request(&fields), max, metadata)?;
             let response = ElectionService::new(member.clone()).resign(r).await?;
             Ok(election::resign_response(response.get_ref()))
         }
         Call::Status => {
-            let r = request(maintenance::status_request(&fields), max)?;
+            let r = request(maintenance::status_request(&fields), max, metadata)?;
             let response = MaintenanceService::new(member.clone()).status(r).await?;
             Ok(maintenance::status_response(response.get_ref()))
         }
         Call::Alarm => {
-            let r = request(maintenance::alarm_request(&fields), max)?;
+            let r = request(maintenance::alarm_request(&fields), max, metadata)?;
             let response = MaintenanceService::new(member.clone()).alarm(r).await?;
             Ok(maintenance::alarm_response(response.get_ref()))
         }
         Call::Defragment => {
-            let r = request(maintenance::defragment_request(&fields), max)?;
+            let r = request(maintenance::defragment_request(&fields), max, metadata)?;
             let response = MaintenanceService::new(member.clone())
                 .defragment(r)
                 .await?;
             Ok(maintenance::defragment_response(response.get_ref()))
         }
         Call::MoveLeader => {
-            let r = request(maintenance::move_leader_request(&fields), max)?;
+            let r = request(maintenance::move_leader_request(&fields), max, metadata)?;
             let response = MaintenanceService::new(member.clone())
                 .move_leader(r)
                 .await?;
             Ok(maintenance::move_leader_response(response.get_ref()))
         }
         Call::Hash => {
-            let r = request(maintenance::hash_request(&fields), max)?;
+            let r = request(maintenance::hash_request(&fields), max, metadata)?;
             let response = MaintenanceService::new(member.clone()).hash(r).await?;
             Ok(maintenance::hash_response(response.get_ref()))
         }
         Call::HashKv => {
-            let r = request(maintenance::hash_kv_request(&fields), max)?;
+            let r = request(maintenance::hash_kv_request(&fields), max, metadata)?;
             let response = MaintenanceService::new(member.clone()).hash_kv(r).await?;
             Ok(maintenance::hash_kv_response(response.get_ref()))
         }
         Call::MemberList => {
-            let r = request(cluster::member_list_request(&fields), max)?;
+            let r = request(cluster::member_list_request(&fields), max, metadata)?;
             let response = ClusterService::new(member.clone()).member_list(r).await?;
             Ok(cluster::member_list_response(response.get_ref()))
         }
         Call::MemberAdd => {
-            let r = request(cluster::member_add_request(&fields), max)?;
+            let r = request(cluster::member_add_request(&fields), max, metadata)?;
             let response = ClusterService::new(member.clone()).member_add(r).await?;
             Ok(cluster::member_add_response(response.get_ref()))
         }
         Call::MemberRemove => {
-            let r = request(cluster::member_remove_request(&fields), max)?;
+            let r = request(cluster::member_remove_request(&fields), max, metadata)?;
             let response = ClusterService::new(member.clone()).member_remove(r).await?;
             Ok(cluster::member_remove_response(response.get_ref()))
         }
         Call::MemberUpdate => {
-            let r = request(cluster::member_update_request(&fields), max)?;
+            let r = request(cluster::member_update_request(&fields), max, metadata)?;
             let response = ClusterService::new(member.clone()).member_update(r).await?;
             Ok(cluster::member_update_response(response.get_ref()))
         }
         Call::MemberPromote => {
-            let r = request(cluster::member_promote_request(&fields), max)?;
+            let r = request(cluster::member_promote_request(&fields), max, metadata)?;
             let response = ClusterService::new(member.clone())
                 .member_promote(r)
                 .await?;
             Ok(cluster::member_promote_response(response.get_ref()))
+        }
+        Call::AuthEnable => {
+            let r = request(auth::enable_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).auth_enable(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::AuthDisable => {
+            let r = request(auth::disable_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).auth_disable(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::AuthStatus => {
+            let r = request(auth::status_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).auth_status(r).await?;
+            Ok(auth::status_response(response.get_ref()))
+        }
+        Call::Authenticate => {
+            let r = request(auth::authenticate_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).authenticate(r).await?;
+            Ok(auth::authenticate_response(response.get_ref()))
+        }
+        Call::UserAdd => {
+            let r = request(auth::user_add_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).user_add(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::UserGet => {
+            let r = request(auth::user_get_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).user_get(r).await?;
+            Ok(auth::user_get_response(response.get_ref()))
+        }
+        Call::UserList => {
+            let r = request(auth::user_list_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).user_list(r).await?;
+            Ok(auth::user_list_response(response.get_ref()))
+        }
+        Call::UserDelete => {
+            let r = request(auth::user_delete_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).user_delete(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::UserChangePassword => {
+            let r = request(auth::user_change_password_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone())
+                .user_change_password(r)
+                .await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::UserGrantRole => {
+            let r = request(auth::user_grant_role_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).user_grant_role(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::UserRevokeRole => {
+            let r = request(auth::user_revoke_role_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).user_revoke_role(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::RoleAdd => {
+            let r = request(auth::role_add_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).role_add(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::RoleGet => {
+            let r = request(auth::role_get_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).role_get(r).await?;
+            Ok(auth::role_get_response(response.get_ref()))
+        }
+        Call::RoleList => {
+            let r = request(auth::role_list_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).role_list(r).await?;
+            Ok(auth::role_list_response(response.get_ref()))
+        }
+        Call::RoleDelete => {
+            let r = request(auth::role_delete_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone()).role_delete(r).await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::RoleGrantPermission => {
+            let r = request(auth::role_grant_permission_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone())
+                .role_grant_permission(r)
+                .await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
+        }
+        Call::RoleRevokePermission => {
+            let r = request(auth::role_revoke_permission_request(&fields), max, metadata)?;
+            let response = AuthService::new(member.clone())
+                .role_revoke_permission(r)
+                .await?;
+            Ok(auth::header_response(response.get_ref().header.as_ref()))
         }
     }
 }
@@ -393,11 +546,13 @@ fn request_fields(body: &[u8]) -> Result<Fields<'_>, DecodeError> {
     }
 }
 
-/// A decoded request as a tonic request: refused as etcd's gRPC server refuses a
-/// message over its limit (etcd's gateway is a gRPC client of its own member).
+/// A decoded request as a tonic request carrying `metadata` (see [`metadata`]):
+/// refused as etcd's gRPC server refuses a message over its limit (etcd's gateway is a
+/// gRPC client of its own member).
 fn request<M: Message>(
     decoded: Result<M, DecodeError>,
     message_bytes_max: usize,
+    metadata: &MetadataMap,
 ) -> Result<Request<M>, Status> {
     let message = decoded.map_err(Status::invalid_argument)?;
     let len = message.encoded_len();
@@ -406,7 +561,9 @@ fn request<M: Message>(
             "grpc: received message larger than max ({len} vs. {message_bytes_max})"
         )));
     }
-    Ok(Request::new(message))
+    let mut request = Request::new(message);
+    *request.metadata_mut() = metadata.clone();
+    Ok(request)
 }
 
 /// What the gateway makes of a request body before it calls a service, for the fuzz
@@ -424,7 +581,7 @@ pub fn decode_for_fuzzing(
     message_bytes_max: usize,
 ) -> Vec<(&'static str, Result<Vec<u8>, String>)> {
     fn encoded<M: Message>(decoded: Result<M, DecodeError>, max: usize) -> Result<Vec<u8>, String> {
-        request(decoded, max)
+        request(decoded, max, &MetadataMap::new())
             .map(|r| r.into_inner().encode_to_vec())
             .map_err(|status| status.message().to_string())
     }
@@ -461,6 +618,29 @@ pub fn decode_for_fuzzing(
                     Call::MemberRemove => encoded(cluster::member_remove_request(&f), max),
                     Call::MemberUpdate => encoded(cluster::member_update_request(&f), max),
                     Call::MemberPromote => encoded(cluster::member_promote_request(&f), max),
+                    Call::AuthEnable => encoded(auth::enable_request(&f), max),
+                    Call::AuthDisable => encoded(auth::disable_request(&f), max),
+                    Call::AuthStatus => encoded(auth::status_request(&f), max),
+                    Call::Authenticate => encoded(auth::authenticate_request(&f), max),
+                    Call::UserAdd => encoded(auth::user_add_request(&f), max),
+                    Call::UserGet => encoded(auth::user_get_request(&f), max),
+                    Call::UserList => encoded(auth::user_list_request(&f), max),
+                    Call::UserDelete => encoded(auth::user_delete_request(&f), max),
+                    Call::UserChangePassword => {
+                        encoded(auth::user_change_password_request(&f), max)
+                    }
+                    Call::UserGrantRole => encoded(auth::user_grant_role_request(&f), max),
+                    Call::UserRevokeRole => encoded(auth::user_revoke_role_request(&f), max),
+                    Call::RoleAdd => encoded(auth::role_add_request(&f), max),
+                    Call::RoleGet => encoded(auth::role_get_request(&f), max),
+                    Call::RoleList => encoded(auth::role_list_request(&f), max),
+                    Call::RoleDelete => encoded(auth::role_delete_request(&f), max),
+                    Call::RoleGrantPermission => {
+                        encoded(auth::role_grant_permission_request(&f), max)
+                    }
+                    Call::RoleRevokePermission => {
+                        encoded(auth::role_revoke_permission_request(&f), max)
+                    }
                 };
                 out.push((path, request));
             }
@@ -536,12 +716,6 @@ fn text_error(status: StatusCode) -> HttpResponse {
         .content_type("text/plain; charset=utf-8")
         .insert_header(("X-Content-Type-Options", "nosniff"))
         .body(format!("{reason}\n"))
-}
-
-async fn not_yet(what: &'static str) -> HttpResponse {
-    failure(&not_implemented(&format!(
-        "{what} through the JSON gateway"
-    )))
 }
 
 async fn preflight() -> HttpResponse {
@@ -643,13 +817,53 @@ mod tests {
     }
 
     #[test]
+    fn the_authorization_header_and_a_metadata_token_become_the_calls_metadata() {
+        use actix_web::http::header::{HeaderName, HeaderValue};
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for &(name, value) in pairs {
+                map.append(
+                    HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                );
+            }
+            map
+        };
+        let get = |m: &MetadataMap, key: &str| m.get(key).map(|v| v.to_str().unwrap().to_owned());
+        let m = metadata(&headers(&[
+            ("authorization", "abc.12"),
+            ("content-type", "x"),
+        ]));
+        assert_eq!(get(&m, "authorization").as_deref(), Some("abc.12"));
+        assert_eq!((m.len(), get(&m, "token")), (1, None));
+        // The first of repeated headers; `Authorization` before its prefixed form.
+        let m = metadata(&headers(&[
+            ("grpc-metadata-authorization", "c"),
+            ("authorization", "a"),
+            ("authorization", "b"),
+            ("grpc-metadata-token", "t"),
+        ]));
+        assert_eq!(get(&m, "authorization").as_deref(), Some("a"));
+        assert_eq!(get(&m, "token").as_deref(), Some("t"));
+        // The services read it as they read a gRPC client's.
+        let request = request(
+            Ok(crate::pb::etcdserverpb::RangeRequest::default()),
+            100,
+            &m,
+        );
+        let credentials = super::super::grpc::auth::Credentials::of(&request.unwrap());
+        assert_eq!(credentials.token.as_deref(), Some("t"));
+        assert!(metadata(&HeaderMap::new()).is_empty());
+    }
+
+    #[test]
     fn a_message_over_the_limit_is_refused_as_grpc_does() {
         let put = crate::pb::etcdserverpb::PutRequest {
             key: b"k".to_vec(),
             value: vec![b'x'; 100],
             ..Default::default()
         };
-        let status = request(Ok(put), 50).unwrap_err();
+        let status = request(Ok(put), 50, &MetadataMap::new()).unwrap_err();
         assert_eq!(status.code(), Code::ResourceExhausted);
         assert_eq!(
             status.message(),

@@ -45,6 +45,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::Status;
+use tonic::metadata::MetadataMap;
 
 use super::encode::Object;
 use super::jsonpb::{DecodeError, Fields};
@@ -54,6 +55,7 @@ use super::{BODY_INFLATION_MAX, GRPC_OVERHEAD_BYTES};
 use super::{
     cors, election, failure, http_status, lease, maintenance, request, request_fields, watch,
 };
+use crate::api::grpc::auth::Credentials;
 use crate::api::grpc::election::ElectionService;
 use crate::api::grpc::lease::LeaseService;
 use crate::api::grpc::maintenance::MaintenanceService;
@@ -83,10 +85,11 @@ pub const STREAM_CALLS: &[(&str, StreamCall)] = &[
     ("/maintenance/snapshot", StreamCall::Snapshot),
 ];
 
-/// Serves one streaming call.
+/// Serves one streaming call, as the client `metadata` names (see [`super::metadata`]).
 pub async fn serve_stream(
     call: StreamCall,
     member: web::Data<MemberHandle>,
+    metadata: MetadataMap,
     payload: Payload,
 ) -> HttpResponse {
     let member = member.get_ref().clone();
@@ -96,23 +99,34 @@ pub async fn serve_stream(
         message_bytes_max.saturating_mul(BODY_INFLATION_MAX),
     );
     let answer = match call {
-        StreamCall::Watch => watch_call(member, body, message_bytes_max).await,
-        StreamCall::KeepAlive => keep_alive_call(member, body, message_bytes_max).await,
-        StreamCall::Observe => observe_call(member, body, message_bytes_max).await,
-        StreamCall::Snapshot => snapshot_call(member, body, message_bytes_max).await,
+        StreamCall::Watch => watch_call(member, metadata, body, message_bytes_max).await,
+        StreamCall::KeepAlive => keep_alive_call(member, metadata, body, message_bytes_max).await,
+        StreamCall::Observe => observe_call(member, metadata, body, message_bytes_max).await,
+        StreamCall::Snapshot => snapshot_call(member, metadata, body, message_bytes_max).await,
     };
     answer.unwrap_or_else(|refused| refused)
+}
+
+/// The credentials of a call with `metadata`, as the gRPC service reads them from its
+/// request (a token; the gateway passes on no certificate).
+fn credentials(metadata: MetadataMap) -> Credentials {
+    Credentials::of(&tonic::Request::from_parts(
+        metadata,
+        tonic::Extensions::default(),
+        (),
+    ))
 }
 
 /// Watch: the body's requests in, the watch stream's responses out.
 async fn watch_call(
     member: MemberHandle,
+    metadata: MetadataMap,
     body: BodyReader,
     message_bytes_max: usize,
 ) -> Result<HttpResponse, HttpResponse> {
     let (requests, first) = Requests::start(body, watch::watch_request, message_bytes_max).await?;
     let responses = WatchService::new(member)
-        .watch_stream(requests.stream)
+        .watch_stream(requests.stream, credentials(metadata))
         .await
         .map_err(|status| failure(&status))?;
     let lines = Lines::new(responses, requests.fault, watch::watch_response);
@@ -122,12 +136,14 @@ async fn watch_call(
 /// LeaseKeepAlive: the body's requests in, one response per request out.
 async fn keep_alive_call(
     member: MemberHandle,
+    metadata: MetadataMap,
     body: BodyReader,
     message_bytes_max: usize,
 ) -> Result<HttpResponse, HttpResponse> {
     let (requests, first) =
         Requests::start(body, lease::keep_alive_request, message_bytes_max).await?;
-    let responses = LeaseService::new(member).keep_alive_stream(requests.stream);
+    let responses =
+        LeaseService::new(member).keep_alive_stream(requests.stream, credentials(metadata));
     let lines = Lines::new(responses, requests.fault, lease::keep_alive_response);
     Ok(respond(lines, first).await)
 }
@@ -135,10 +151,12 @@ async fn keep_alive_call(
 /// Election.Observe: one request, read as a unary call's, and its stream of leaders.
 async fn observe_call(
     member: MemberHandle,
+    metadata: MetadataMap,
     body: BodyReader,
     message_bytes_max: usize,
 ) -> Result<HttpResponse, HttpResponse> {
-    let observed = one_request(body, election::leader_request, message_bytes_max).await?;
+    let observed =
+        one_request(body, election::leader_request, message_bytes_max, &metadata).await?;
     let responses = ElectionService::new(member)
         .observe(observed)
         .await
@@ -154,10 +172,17 @@ async fn observe_call(
 /// chunks, then its SHA-256.
 async fn snapshot_call(
     member: MemberHandle,
+    metadata: MetadataMap,
     body: BodyReader,
     message_bytes_max: usize,
 ) -> Result<HttpResponse, HttpResponse> {
-    let snapshot = one_request(body, maintenance::snapshot_request, message_bytes_max).await?;
+    let snapshot = one_request(
+        body,
+        maintenance::snapshot_request,
+        message_bytes_max,
+        &metadata,
+    )
+    .await?;
     let responses = MaintenanceService::new(member)
         .snapshot(snapshot)
         .await
@@ -170,18 +195,19 @@ async fn snapshot_call(
 }
 
 /// The one request of a server-streaming call: the whole body, read as a unary call's
-/// (a refusal is a unary call's failure).
+/// (a refusal is a unary call's failure), carrying `metadata`.
 async fn one_request<M: Message>(
     body: BodyReader,
     decode: fn(&Fields<'_>) -> Result<M, DecodeError>,
     message_bytes_max: usize,
+    metadata: &MetadataMap,
 ) -> Result<tonic::Request<M>, HttpResponse> {
     let refuse = |status: Status| failure(&status);
     let body = body.into_bytes().await.map_err(refuse)?;
     let fields = request_fields(&body)
         .map_err(Status::invalid_argument)
         .map_err(refuse)?;
-    request(decode(&fields), message_bytes_max).map_err(refuse)
+    request(decode(&fields), message_bytes_max, metadata).map_err(refuse)
 }
 
 /// The lines of a server-streaming call: its one request was read before the call, so

@@ -3,6 +3,7 @@
 
 use tonic::{Request, Response, Status};
 
+use super::auth::{Credentials, admin, authenticated, forwarded};
 use super::status::status;
 use crate::pb::etcdserverpb::{self as pb, cluster_client::ClusterClient, cluster_server::Cluster};
 use crate::server::handle::{LeaderRoute, MemberHandle};
@@ -52,10 +53,12 @@ impl Cluster for ClusterService {
         &self,
         request: Request<pb::MemberAddRequest>,
     ) -> Result<Response<pb::MemberAddResponse>, Status> {
+        admin(&self.member, &request)?;
+        let credentials = Credentials::of(&request);
         let request = request.into_inner();
         let leader = match self.leader().await? {
             Ok(leader) => leader,
-            Err(mut remote) => return remote.member_add(request).await,
+            Err(mut remote) => return remote.member_add(forwarded(&credentials, request)).await,
         };
         let member = leader
             .member_add(request.peer_ur_ls, request.is_learner)
@@ -72,10 +75,12 @@ impl Cluster for ClusterService {
         &self,
         request: Request<pb::MemberRemoveRequest>,
     ) -> Result<Response<pb::MemberRemoveResponse>, Status> {
+        admin(&self.member, &request)?;
+        let credentials = Credentials::of(&request);
         let request = request.into_inner();
         let leader = match self.leader().await? {
             Ok(leader) => leader,
-            Err(mut remote) => return remote.member_remove(request).await,
+            Err(mut remote) => return remote.member_remove(forwarded(&credentials, request)).await,
         };
         leader.member_remove(request.id).await.map_err(status)?;
         Ok(Response::new(pb::MemberRemoveResponse {
@@ -88,12 +93,15 @@ impl Cluster for ClusterService {
         &self,
         request: Request<pb::MemberUpdateRequest>,
     ) -> Result<Response<pb::MemberUpdateResponse>, Status> {
+        let user = admin(&self.member, &request)?;
+        let credentials = Credentials::of(&request);
         let request = request.into_inner();
         let leader = match self.leader().await? {
             Ok(leader) => leader,
-            Err(mut remote) => return remote.member_update(request).await,
+            Err(mut remote) => return remote.member_update(forwarded(&credentials, request)).await,
         };
         leader
+            .acting_as(user)
             .member_update(request.id, request.peer_ur_ls)
             .await
             .map_err(status)?;
@@ -105,8 +113,9 @@ impl Cluster for ClusterService {
 
     async fn member_list(
         &self,
-        _: Request<pb::MemberListRequest>,
+        request: Request<pb::MemberListRequest>,
     ) -> Result<Response<pb::MemberListResponse>, Status> {
+        authenticated(&self.member, &request)?;
         Ok(Response::new(pb::MemberListResponse {
             header: self.header(),
             members: self.member.member_list(),
@@ -117,10 +126,16 @@ impl Cluster for ClusterService {
         &self,
         request: Request<pb::MemberPromoteRequest>,
     ) -> Result<Response<pb::MemberPromoteResponse>, Status> {
+        admin(&self.member, &request)?;
+        let credentials = Credentials::of(&request);
         let request = request.into_inner();
         let leader = match self.leader().await? {
             Ok(leader) => leader,
-            Err(mut remote) => return remote.member_promote(request).await,
+            Err(mut remote) => {
+                return remote
+                    .member_promote(forwarded(&credentials, request))
+                    .await;
+            }
         };
         leader.member_promote(request.id).await.map_err(status)?;
         Ok(Response::new(pb::MemberPromoteResponse {

@@ -7,6 +7,9 @@ use std::pin::Pin;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::auth::caller;
+use crate::auth::Access;
+
 use super::recipes::{
     InternalWatch, client_error, create_or_get, create_revision_is, delete_op, first_created,
     lease_key, prefix_end, put_op, session_lease, txn, wait_deletes,
@@ -69,13 +72,16 @@ impl Election for ElectionService {
         &self,
         request: Request<epb::CampaignRequest>,
     ) -> Result<Response<epb::CampaignResponse>, Status> {
+        let member = self
+            .member
+            .acting_as(caller(&self.member, &request).map_err(client_error)?);
         let request = request.into_inner();
         let prefix = prefix_of(&request.name);
-        let lease = session_lease(&self.member, request.lease)
+        let lease = session_lease(&member, request.lease)
             .await
             .map_err(client_error)?;
         let key = lease_key(&prefix, lease);
-        let (rev, value, _) = create_or_get(&self.member, &key, &request.value, lease)
+        let (rev, value, _) = create_or_get(&member, &key, &request.value, lease)
             .await
             .map_err(client_error)?;
         let leader = epb::LeaderKey {
@@ -85,11 +91,11 @@ impl Election for ElectionService {
             lease,
         };
         if value != request.value {
-            proclaim(&self.member, &leader, &request.value)
+            proclaim(&member, &leader, &request.value)
                 .await
                 .map_err(client_error)?;
         }
-        let header = wait_deletes(&self.member, &prefix, rev - 1)
+        let header = wait_deletes(&member, &prefix, rev - 1)
             .await
             .map_err(client_error)?;
         Ok(Response::new(epb::CampaignResponse {
@@ -102,11 +108,14 @@ impl Election for ElectionService {
         &self,
         request: Request<epb::ProclaimRequest>,
     ) -> Result<Response<epb::ProclaimResponse>, Status> {
+        let member = self
+            .member
+            .acting_as(caller(&self.member, &request).map_err(client_error)?);
         let request = request.into_inner();
         let leader = request
             .leader
             .ok_or_else(|| Status::unknown(MISSING_LEADER_KEY))?;
-        let header = proclaim(&self.member, &leader, &request.value)
+        let header = proclaim(&member, &leader, &request.value)
             .await
             .map_err(client_error)?;
         Ok(Response::new(epb::ProclaimResponse {
@@ -118,8 +127,11 @@ impl Election for ElectionService {
         &self,
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<epb::LeaderResponse>, Status> {
+        let member = self
+            .member
+            .acting_as(caller(&self.member, &request).map_err(client_error)?);
         let prefix = prefix_of(&request.into_inner().name);
-        let (first, header) = first_created(&self.member, &prefix)
+        let (first, header) = first_created(&member, &prefix)
             .await
             .map_err(client_error)?;
         let kv = first.ok_or_else(|| Status::unknown(NO_LEADER))?;
@@ -135,8 +147,22 @@ impl Election for ElectionService {
         &self,
         request: Request<epb::LeaderRequest>,
     ) -> Result<Response<Self::ObserveStream>, Status> {
+        let user = caller(&self.member, &request);
         let prefix = prefix_of(&request.into_inner().name);
-        let member = self.member.clone();
+        // etcd's refusal of an Observe the caller may not make: the stream just ends.
+        let Ok(user) = user else {
+            return Ok(Response::new(Box::pin(tokio_stream::empty())));
+        };
+        let refused = self
+            .member
+            .auth
+            .read()
+            .check(user.as_ref(), Access::Read, &prefix, &prefix_end(&prefix))
+            .is_err();
+        if refused {
+            return Ok(Response::new(Box::pin(tokio_stream::empty())));
+        }
+        let member = self.member.acting_as(user);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             let result = observe(&member, &prefix, &tx).await;
@@ -153,12 +179,15 @@ impl Election for ElectionService {
         &self,
         request: Request<epb::ResignRequest>,
     ) -> Result<Response<epb::ResignResponse>, Status> {
+        let member = self
+            .member
+            .acting_as(caller(&self.member, &request).map_err(client_error)?);
         let leader = request
             .into_inner()
             .leader
             .ok_or_else(|| Status::unknown(MISSING_LEADER_KEY))?;
         let response = txn(
-            &self.member,
+            &member,
             pb::TxnRequest {
                 compare: vec![create_revision_is(&leader.key, leader.rev)],
                 success: vec![delete_op(&leader.key)],

@@ -3,7 +3,9 @@
 
 use tonic::{Request, Response, Status};
 
+use super::auth::caller;
 use super::status::{mvcc_status, status};
+use crate::auth::AuthInfo;
 use crate::pb::etcdserverpb::{self as pb, kv_server::Kv};
 use crate::server::applier::AppliedResponse;
 use crate::server::convert;
@@ -20,8 +22,16 @@ impl KvService {
         KvService { member }
     }
 
-    async fn propose(&self, request: pb::InternalRaftRequest) -> Result<AppliedResponse, Status> {
-        self.member.propose(request).await.map_err(status)
+    /// Proposes `request` as `user`.
+    async fn propose(
+        &self,
+        user: Option<AuthInfo>,
+        request: pb::InternalRaftRequest,
+    ) -> Result<AppliedResponse, Status> {
+        self.member
+            .propose_as(request, user.as_ref())
+            .await
+            .map_err(status)
     }
 }
 
@@ -77,12 +87,17 @@ impl Kv for KvService {
         &self,
         request: Request<pb::RangeRequest>,
     ) -> Result<Response<pb::RangeResponse>, Status> {
+        let user = caller(&self.member, &request)?;
         let request = convert::range_request(request.get_ref()).map_err(|e| mvcc_status(&e))?;
         request.validate().map_err(|e| mvcc_status(&e))?;
         if !request.serializable && self.member.status().is_learner {
             return Err(crate::api::learner::not_supported());
         }
-        let response = self.member.range(request).await.map_err(status)?;
+        let response = self
+            .member
+            .range_as(request, user.as_ref())
+            .await
+            .map_err(status)?;
         let header = self.member.header(response.revision);
         Ok(Response::new(convert::range_response(
             response,
@@ -94,16 +109,17 @@ impl Kv for KvService {
         &self,
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutResponse>, Status> {
+        let user = caller(&self.member, &request)?;
         let put = request.into_inner();
         convert::put_request(&put)
             .validate()
             .map_err(|e| mvcc_status(&e))?;
         self.member.check_space().map_err(status)?;
-        let request = pb::InternalRaftRequest {
+        let internal = pb::InternalRaftRequest {
             put: Some(put),
             ..Default::default()
         };
-        match self.propose(request).await? {
+        match self.propose(user, internal).await? {
             AppliedResponse::Put(response) => {
                 let header = self.member.header(response.revision);
                 Ok(Response::new(convert::put_response(response, Some(header))))
@@ -116,15 +132,16 @@ impl Kv for KvService {
         &self,
         request: Request<pb::DeleteRangeRequest>,
     ) -> Result<Response<pb::DeleteRangeResponse>, Status> {
+        let user = caller(&self.member, &request)?;
         let delete = request.into_inner();
         convert::delete_request(&delete)
             .validate()
             .map_err(|e| mvcc_status(&e))?;
-        let request = pb::InternalRaftRequest {
+        let internal = pb::InternalRaftRequest {
             delete_range: Some(delete),
             ..Default::default()
         };
-        match self.propose(request).await? {
+        match self.propose(user, internal).await? {
             AppliedResponse::DeleteRange(response) => {
                 let header = self.member.header(response.revision);
                 Ok(Response::new(convert::delete_response(
@@ -140,6 +157,7 @@ impl Kv for KvService {
         &self,
         request: Request<pb::TxnRequest>,
     ) -> Result<Response<pb::TxnResponse>, Status> {
+        let user = caller(&self.member, &request)?;
         let txn = request.into_inner();
         check_txn_nesting(&txn)?;
         convert::txn_request(&txn)
@@ -148,11 +166,11 @@ impl Kv for KvService {
         if txn_puts(&txn) {
             self.member.check_space().map_err(status)?;
         }
-        let request = pb::InternalRaftRequest {
+        let internal = pb::InternalRaftRequest {
             txn: Some(txn),
             ..Default::default()
         };
-        match self.propose(request).await? {
+        match self.propose(user, internal).await? {
             AppliedResponse::Txn(response) => {
                 let header = self.member.header(response.revision);
                 Ok(Response::new(convert::txn_response(response, Some(header))))
@@ -165,11 +183,12 @@ impl Kv for KvService {
         &self,
         request: Request<pb::CompactionRequest>,
     ) -> Result<Response<pb::CompactionResponse>, Status> {
-        let request = pb::InternalRaftRequest {
+        let user = caller(&self.member, &request)?;
+        let internal = pb::InternalRaftRequest {
             compaction: Some(request.into_inner()),
             ..Default::default()
         };
-        match self.propose(request).await? {
+        match self.propose(user, internal).await? {
             AppliedResponse::Compaction(response) => Ok(Response::new(pb::CompactionResponse {
                 header: Some(self.member.header(response.revision)),
             })),

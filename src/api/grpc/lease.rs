@@ -6,7 +6,9 @@ use std::pin::Pin;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::status::status;
+use super::auth::{Credentials, authenticated, caller};
+use super::status::{auth_status, status};
+use crate::auth::{Access, AuthError};
 use crate::pb::etcdserverpb::{self as pb, lease_server::Lease};
 use crate::server::applier::AppliedResponse;
 use crate::server::handle::{ApiError, MemberHandle};
@@ -31,6 +33,42 @@ pub type KeepAliveStream =
 /// client that stops reading stops the renewing of its leases).
 const KEEP_ALIVE_RESPONSES_MAX: usize = 16;
 
+/// Whether the client of `credentials` may use lease `id`: with auth enabled, a user
+/// with `access` on every key attached to it (root: on anything).
+async fn may_use_lease(
+    member: &MemberHandle,
+    credentials: &Credentials,
+    id: i64,
+    access: Access,
+) -> Result<(), Status> {
+    let user = credentials.user(member)?;
+    {
+        let auth = member.auth.read();
+        if !auth.enabled() || auth.check_admin(user.as_ref()).is_ok() {
+            return Ok(());
+        }
+        if user.is_none() {
+            return Err(auth_status(&AuthError::UserEmpty));
+        }
+    }
+    let keys = match member
+        .with_token(credentials.token.clone())
+        .lease_time_to_live(id, true)
+        .await
+    {
+        Ok(ttl) => ttl.keys,
+        // An unknown lease has no keys.
+        Err(ApiError::Lease(_)) => Vec::new(),
+        Err(e) => return Err(status(e)),
+    };
+    let auth = member.auth.read();
+    for key in &keys {
+        auth.check(user.as_ref(), access, key, b"")
+            .map_err(|e| auth_status(&e))?;
+    }
+    Ok(())
+}
+
 fn unexpected() -> Status {
     Status::internal("etcd-rs: the applier answered a request of another kind")
 }
@@ -39,16 +77,24 @@ impl LeaseService {
     /// Serves one keep-alive stream: renews the lease of each request of `requests` in
     /// order and answers its remaining TTL; ends when `requests` ends (after answering
     /// them all) or on the first error, which is its last item.
-    pub fn keep_alive_stream<S>(&self, requests: S) -> KeepAliveStream
+    ///
+    /// With auth enabled, each renewal needs a user with write permission on every key
+    /// of the lease (etcd 3.4 renewed for anyone).
+    pub fn keep_alive_stream<S>(&self, requests: S, credentials: Credentials) -> KeepAliveStream
     where
         S: Stream<Item = pb::LeaseKeepAliveRequest> + Send + 'static,
     {
-        let member = self.member.clone();
+        let member = self.member.with_token(credentials.token.clone());
         let (tx, rx) = tokio::sync::mpsc::channel(KEEP_ALIVE_RESPONSES_MAX);
         tokio::spawn(async move {
             let mut incoming = std::pin::pin!(requests);
             while let Some(keep_alive) = incoming.next().await {
                 let id = keep_alive.id;
+                if let Err(refused) = may_use_lease(&member, &credentials, id, Access::Write).await
+                {
+                    let _ = tx.send(Err(refused)).await;
+                    return;
+                }
                 let ttl = match member.keep_alive(id).await {
                     Ok(ttl) => ttl,
                     // An unknown (or just expired) lease answers TTL 0, as etcd does.
@@ -78,6 +124,7 @@ impl Lease for LeaseService {
         &self,
         request: Request<pb::LeaseGrantRequest>,
     ) -> Result<Response<pb::LeaseGrantResponse>, Status> {
+        let user = caller(&self.member, &request)?;
         let mut grant = request.into_inner();
         self.member.check_space().map_err(status)?;
         if grant.id == 0 {
@@ -94,7 +141,8 @@ impl Lease for LeaseService {
             lease_grant: Some(grant),
             ..Default::default()
         };
-        match self.member.propose(request).await.map_err(status)? {
+        let proposed = self.member.propose_as(request, user.as_ref()).await;
+        match proposed.map_err(status)? {
             AppliedResponse::LeaseGrant { id, ttl, revision } => {
                 Ok(Response::new(pb::LeaseGrantResponse {
                     header: Some(self.member.header(revision)),
@@ -111,11 +159,13 @@ impl Lease for LeaseService {
         &self,
         request: Request<pb::LeaseRevokeRequest>,
     ) -> Result<Response<pb::LeaseRevokeResponse>, Status> {
+        let user = caller(&self.member, &request)?;
         let request = pb::InternalRaftRequest {
             lease_revoke: Some(request.into_inner()),
             ..Default::default()
         };
-        match self.member.propose(request).await.map_err(status)? {
+        let proposed = self.member.propose_as(request, user.as_ref()).await;
+        match proposed.map_err(status)? {
             AppliedResponse::LeaseRevoke { revision } => {
                 Ok(Response::new(pb::LeaseRevokeResponse {
                     header: Some(self.member.header(revision)),
@@ -131,29 +181,38 @@ impl Lease for LeaseService {
         &self,
         request: Request<Streaming<pb::LeaseKeepAliveRequest>>,
     ) -> Result<Response<Self::LeaseKeepAliveStream>, Status> {
+        let credentials = Credentials::of(&request);
         // A transport error ends the requests, as the end of the client's stream does.
         let requests = request.into_inner().map_while(Result::ok);
-        Ok(Response::new(self.keep_alive_stream(requests)))
+        Ok(Response::new(self.keep_alive_stream(requests, credentials)))
     }
 
     async fn lease_time_to_live(
         &self,
         request: Request<pb::LeaseTimeToLiveRequest>,
     ) -> Result<Response<pb::LeaseTimeToLiveResponse>, Status> {
+        let user = authenticated(&self.member, &request)?;
+        let member = self.member.with_token(Credentials::of(&request).token);
         let request = request.into_inner();
         let header = Some(self.member.header(self.member.applied().revision));
-        match self
-            .member
-            .lease_time_to_live(request.id, request.keys)
-            .await
-        {
-            Ok(ttl) => Ok(Response::new(pb::LeaseTimeToLiveResponse {
-                header,
-                id: request.id,
-                ttl: ttl.remaining_ttl_secs,
-                granted_ttl: ttl.granted_ttl_secs,
-                keys: ttl.keys,
-            })),
+        match member.lease_time_to_live(request.id, request.keys).await {
+            Ok(ttl) => {
+                // The keys' names are shown only to a user who may read every one of
+                // them (etcd 3.4 before 3.4.26 showed them to anyone).
+                let auth = self.member.auth.read();
+                for key in &ttl.keys {
+                    auth.check(user.as_ref(), Access::Read, key, b"")
+                        .map_err(|e| auth_status(&e))?;
+                }
+                drop(auth);
+                Ok(Response::new(pb::LeaseTimeToLiveResponse {
+                    header,
+                    id: request.id,
+                    ttl: ttl.remaining_ttl_secs,
+                    granted_ttl: ttl.granted_ttl_secs,
+                    keys: ttl.keys,
+                }))
+            }
             // An unknown lease answers TTL -1, as etcd does.
             Err(ApiError::Lease(_)) => Ok(Response::new(pb::LeaseTimeToLiveResponse {
                 header,
@@ -168,9 +227,15 @@ impl Lease for LeaseService {
 
     async fn lease_leases(
         &self,
-        _: Request<pb::LeaseLeasesRequest>,
+        request: Request<pb::LeaseLeasesRequest>,
     ) -> Result<Response<pb::LeaseLeasesResponse>, Status> {
+        let credentials = Credentials::of(&request);
         let ids = self.member.leases().await.map_err(status)?;
+        // Only a user who may read every key of every lease sees them (etcd 3.4 showed
+        // them to anyone).
+        for &id in &ids {
+            may_use_lease(&self.member, &credentials, id, Access::Read).await?;
+        }
         Ok(Response::new(pb::LeaseLeasesResponse {
             header: Some(self.member.header(self.member.applied().revision)),
             leases: ids.into_iter().map(|id| pb::LeaseStatus { id }).collect(),

@@ -3,6 +3,8 @@
 
 use tonic::{Request, Response, Status};
 
+use super::auth::caller;
+
 use super::recipes::{
     client_error, create_or_get, delete_op, lease_key, session_lease, txn, wait_deletes,
 };
@@ -56,7 +58,10 @@ impl Lock for LockService {
         &self,
         request: Request<lockpb::LockRequest>,
     ) -> Result<Response<lockpb::LockResponse>, Status> {
-        self.acquire(request.into_inner())
+        let member = self
+            .member
+            .acting_as(caller(&self.member, &request).map_err(client_error)?);
+        acquire(&member, request.into_inner())
             .await
             .map_err(client_error)
     }
@@ -65,50 +70,54 @@ impl Lock for LockService {
         &self,
         request: Request<lockpb::UnlockRequest>,
     ) -> Result<Response<lockpb::UnlockResponse>, Status> {
-        self.release(request.into_inner().key)
+        let member = self
+            .member
+            .acting_as(caller(&self.member, &request).map_err(client_error)?);
+        release(&member, request.into_inner().key)
             .await
             .map_err(client_error)
     }
 }
 
-impl LockService {
-    /// Lock: queues a key for the lease and waits until it is the oldest.
-    async fn acquire(
-        &self,
-        request: lockpb::LockRequest,
-    ) -> Result<Response<lockpb::LockResponse>, Status> {
-        let mut prefix = request.name.clone();
-        prefix.push(b'/');
-        let lease = session_lease(&self.member, request.lease).await?;
-        let key = lease_key(&prefix, lease);
-        let (my_rev, _, _) = create_or_get(&self.member, &key, b"", lease).await?;
-        let mut abandon = Abandon {
-            member: self.member.clone(),
-            key: Some(key.clone()),
-        };
-        let header = wait_deletes(&self.member, &prefix, my_rev - 1).await?;
-        abandon.key = None;
-        Ok(Response::new(lockpb::LockResponse {
-            header: Some(header),
-            key,
-        }))
-    }
+/// Lock: queues a key for the lease and waits until it is the oldest.
+async fn acquire(
+    member: &MemberHandle,
+    request: lockpb::LockRequest,
+) -> Result<Response<lockpb::LockResponse>, Status> {
+    let mut prefix = request.name.clone();
+    prefix.push(b'/');
+    let lease = session_lease(member, request.lease).await?;
+    let key = lease_key(&prefix, lease);
+    let (my_rev, _, _) = create_or_get(member, &key, b"", lease).await?;
+    let mut abandon = Abandon {
+        member: member.clone(),
+        key: Some(key.clone()),
+    };
+    let header = wait_deletes(member, &prefix, my_rev - 1).await?;
+    abandon.key = None;
+    Ok(Response::new(lockpb::LockResponse {
+        header: Some(header),
+        key,
+    }))
+}
 
-    /// Unlock: deletes the key.
-    async fn release(&self, key: Vec<u8>) -> Result<Response<lockpb::UnlockResponse>, Status> {
-        if key.is_empty() {
-            return Err(Status::invalid_argument(EMPTY_KEY));
-        }
-        let response = txn(
-            &self.member,
-            pb::TxnRequest {
-                success: vec![delete_op(&key)],
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(Response::new(lockpb::UnlockResponse {
-            header: response.header,
-        }))
+/// Unlock: deletes the key.
+async fn release(
+    member: &MemberHandle,
+    key: Vec<u8>,
+) -> Result<Response<lockpb::UnlockResponse>, Status> {
+    if key.is_empty() {
+        return Err(Status::invalid_argument(EMPTY_KEY));
     }
+    let response = txn(
+        member,
+        pb::TxnRequest {
+            success: vec![delete_op(&key)],
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(Response::new(lockpb::UnlockResponse {
+        header: response.header,
+    }))
 }

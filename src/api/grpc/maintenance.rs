@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 
+use super::auth::{admin, admin_unconverted, authenticated};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -70,6 +71,13 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<pb::AlarmRequest>,
     ) -> Result<Response<pb::AlarmResponse>, Status> {
+        // Alarms stop writes cluster-wide: raising or clearing one is for admins (etcd
+        // 3.4 let anyone raise one); listing them, for users.
+        let user = if request.get_ref().action == pb::alarm_request::AlarmAction::Get as i32 {
+            authenticated(&self.member, &request)?
+        } else {
+            admin(&self.member, &request)?
+        };
         let request = request.into_inner();
         let header = Some(self.member.header(self.member.applied().revision));
         if request.action != pb::alarm_request::AlarmAction::Get as i32 {
@@ -85,7 +93,7 @@ impl Maintenance for MaintenanceService {
             };
             let applied = self
                 .member
-                .propose(internal)
+                .propose_as(internal, user.as_ref())
                 .await
                 .map_err(super::status::status)?;
             let changed = matches!(
@@ -118,8 +126,9 @@ impl Maintenance for MaintenanceService {
 
     async fn status(
         &self,
-        _: Request<pb::StatusRequest>,
+        request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
+        authenticated(&self.member, &request)?;
         let raft = self.member.status();
         let applied = self.member.applied();
         let (db_size, in_use) = self.member.db_size().await;
@@ -167,8 +176,9 @@ impl Maintenance for MaintenanceService {
 
     async fn defragment(
         &self,
-        _: Request<pb::DefragmentRequest>,
+        request: Request<pb::DefragmentRequest>,
     ) -> Result<Response<pb::DefragmentResponse>, Status> {
+        admin_unconverted(&self.member, &request)?;
         self.member
             .defragment()
             .await
@@ -180,8 +190,9 @@ impl Maintenance for MaintenanceService {
 
     async fn hash(
         &self,
-        _: Request<pb::HashRequest>,
+        request: Request<pb::HashRequest>,
     ) -> Result<Response<pb::HashResponse>, Status> {
+        admin_unconverted(&self.member, &request)?;
         let (buckets, revision) = self.etcd_buckets().await?;
         let hash = tokio::task::spawn_blocking(move || crate::snapshot::schema::hash(&buckets))
             .await
@@ -198,6 +209,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<pb::HashKvRequest>,
     ) -> Result<Response<pb::HashKvResponse>, Status> {
+        admin_unconverted(&self.member, &request)?;
         let (hash, revision, compacted) = self
             .member
             .hash_kv(request.into_inner().revision)
@@ -216,8 +228,9 @@ impl Maintenance for MaintenanceService {
 
     async fn snapshot(
         &self,
-        _: Request<pb::SnapshotRequest>,
+        request: Request<pb::SnapshotRequest>,
     ) -> Result<Response<Self::SnapshotStream>, Status> {
+        admin_unconverted(&self.member, &request)?;
         let (buckets, _) = self.etcd_buckets().await?;
         let (tx, rx) = tokio::sync::mpsc::channel(SNAPSHOT_CHUNKS_IN_FLIGHT);
         // The file is written on a blocking thread from the view, while the member goes
@@ -256,6 +269,7 @@ impl Maintenance for MaintenanceService {
         &self,
         request: Request<pb::MoveLeaderRequest>,
     ) -> Result<Response<pb::MoveLeaderResponse>, Status> {
+        admin(&self.member, &request)?;
         self.member
             .move_leader(request.into_inner().target_id)
             .await

@@ -1,5 +1,6 @@
 //! etcd's gRPC services (tonic), one set per member.
 
+pub mod auth;
 pub mod cluster;
 pub mod election;
 pub mod kv;

@@ -2,6 +2,7 @@
 
 use tonic::{Code, Status};
 
+use crate::auth::AuthError;
 use crate::mvcc::{self, GrpcCode};
 use crate::server::handle::ApiError;
 use crate::server::membership::MembershipError;
@@ -20,7 +21,33 @@ pub fn status(error: ApiError) -> Status {
         ApiError::Corrupt => Status::new(Code::DataLoss, error.to_string()),
         ApiError::Timeout | ApiError::Stopped => Status::new(Code::Unavailable, error.to_string()),
         ApiError::Membership(e) => membership_status(&e),
+        ApiError::Auth(e) => auth_status(&e),
     }
+}
+
+/// The status etcd answers for an auth error.
+pub fn auth_status(error: &AuthError) -> Status {
+    let code = match error {
+        AuthError::RootUserNotExist
+        | AuthError::RootRoleNotExist
+        | AuthError::UserAlreadyExist
+        | AuthError::UserNotFound
+        | AuthError::RoleAlreadyExist
+        | AuthError::RoleNotFound
+        | AuthError::RoleNotGranted
+        | AuthError::PermissionNotGranted
+        | AuthError::AuthNotEnabled => Code::FailedPrecondition,
+        AuthError::UserEmpty
+        | AuthError::RoleEmpty
+        | AuthError::AuthFailed
+        | AuthError::InvalidAuthMgmt
+        | AuthError::OldRevision
+        | AuthError::PermissionNotGiven => Code::InvalidArgument,
+        AuthError::PermissionDenied => Code::PermissionDenied,
+        AuthError::InvalidAuthToken => Code::Unauthenticated,
+        AuthError::NoPasswordUser | AuthError::VerifyOnly | AuthError::Signing(_) => Code::Unknown,
+    };
+    Status::new(code, error.to_string())
 }
 
 /// The status etcd answers for a membership error.

@@ -11,6 +11,9 @@ use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::auth::Credentials;
+use super::status::auth_status;
+use crate::auth::Access;
 use crate::pb::etcdserverpb::{self as pb, watch_server::Watch};
 use crate::server::handle::MemberHandle;
 use crate::server::watch_hub::{
@@ -66,12 +69,22 @@ impl WatchService {
     /// returned stream. The watchers outlive the end of `requests` (etcd keeps a stream
     /// whose client stopped sending): they close when the returned stream is dropped.
     /// Requests are read only as fast as the WatchHub takes them, so a fast sender waits.
-    pub async fn watch_stream<S>(&self, requests: S) -> Result<ResponseStream, Status>
+    ///
+    /// With auth enabled, each watch is created only if the stream's user (its token's
+    /// or its certificate's, checked at each create) may read the watched range; if
+    /// not, the create is answered as created and canceled, with etcd's reason.
+    pub async fn watch_stream<S>(
+        &self,
+        requests: S,
+        credentials: Credentials,
+    ) -> Result<ResponseStream, Status>
     where
         S: Stream<Item = pb::WatchRequest> + Send + 'static,
     {
         let hub = self.member.watch_hub().clone();
         let (tx, rx) = mpsc::unbounded_channel();
+        let refusals = tx.clone();
+        let member = self.member.clone();
         let unread = Arc::new(AtomicUsize::new(0));
         let sink = StreamSink {
             tx,
@@ -86,6 +99,13 @@ impl WatchService {
             let mut incoming = std::pin::pin!(requests);
             while let Some(message) = incoming.next().await {
                 if let Some(request) = message.request_union {
+                    if let Some(refusal) = refuse_create(&member, &credentials, &request) {
+                        let _ = refusals.send(Outgoing {
+                            response: refusal,
+                            counted: false,
+                        });
+                        continue;
+                    }
                     // Sent in order; a full mailbox waits rather than drop a request.
                     if requests_to
                         .send(StreamRequest {
@@ -118,7 +138,59 @@ impl Watch for WatchService {
         request: Request<Streaming<pb::WatchRequest>>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         // A transport error ends the requests, as the end of the client's stream does.
+        let credentials = Credentials::of(&request);
         let requests = request.into_inner().map_while(Result::ok);
-        self.watch_stream(requests).await.map(Response::new)
+        self.watch_stream(requests, credentials)
+            .await
+            .map(Response::new)
     }
+}
+
+/// The name Go's gRPC gives `code` in an error's text.
+fn go_code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::InvalidArgument => "InvalidArgument",
+        tonic::Code::Unauthenticated => "Unauthenticated",
+        tonic::Code::PermissionDenied => "PermissionDenied",
+        tonic::Code::FailedPrecondition => "FailedPrecondition",
+        _ => "Unknown",
+    }
+}
+
+/// etcd's answer to a watch create the stream's user may not make: created, canceled,
+/// with the reason (None: the request may go on).
+fn refuse_create(
+    member: &MemberHandle,
+    credentials: &Credentials,
+    request: &pb::watch_request::RequestUnion,
+) -> Option<pb::WatchResponse> {
+    let pb::watch_request::RequestUnion::CreateRequest(create) = request else {
+        return None;
+    };
+    let refused = match credentials.user(member) {
+        Err(status) => status,
+        Ok(user) => match member.auth.read().check(
+            user.as_ref(),
+            Access::Read,
+            &create.key,
+            &create.range_end,
+        ) {
+            Ok(()) => return None,
+            Err(e) => auth_status(&e),
+        },
+    };
+    // etcd's reason is the Go text of the gRPC error, and the watch has no id.
+    let reason = format!(
+        "rpc error: code = {} desc = {}",
+        go_code_name(refused.code()),
+        refused.message()
+    );
+    Some(pb::WatchResponse {
+        header: Some(member.header(member.applied().revision)),
+        watch_id: -1,
+        created: true,
+        canceled: true,
+        cancel_reason: reason,
+        ..Default::default()
+    })
 }
