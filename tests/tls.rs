@@ -665,3 +665,37 @@ fn auto_tls_serves_clients_and_peers_with_self_signed_certificates() {
         assert!(cert.exists(), "no {}", cert.display());
     }
 }
+
+#[test]
+fn with_auth_a_verified_client_certificate_names_the_user() {
+    let pki = Pki::new("cn-auth");
+    let ca = format!("--trusted-ca-file={}", pki.path("ca.crt"));
+    let (_server, url) = https_member(&pki, "m", &["--client-cert-auth", &ca], Some("alice"));
+    let alice = client_tls(&pki, "ca", Some("alice"));
+    let run = |tls: &[String], args: &[&str]| {
+        let out = etcdctl(&url, tls, ETCDCTL_TIMEOUTS, args);
+        assert!(out.status.success(), "etcdctl {args:?}: {}", text(&out));
+    };
+    run(&alice, &["user", "add", "root:rootpw"]);
+    // etcdctl makes the root role and grants it to root when it is missing.
+    run(&alice, &["auth", "enable"]);
+    let mut as_root = alice.clone();
+    as_root.push("--user=root:rootpw".to_string());
+    run(&as_root, &["user", "add", "alice:alicepw"]);
+    run(&as_root, &["user", "grant-role", "alice", "root"]);
+    // No token: the certificate's CN, alice, is the user.
+    put(&url, &alice, "by-cn", "alice");
+    assert_eq!(get(&url, &alice, "by-cn"), "alice");
+    // CN member is no user: refused.
+    let out = etcdctl(
+        &url,
+        &client_tls(&pki, "ca", Some("member")),
+        ETCDCTL_TIMEOUTS,
+        &["put", "by-cn", "member"],
+    );
+    assert!(
+        !out.status.success(),
+        "a CN that is no user wrote: {}",
+        text(&out)
+    );
+}
