@@ -115,6 +115,39 @@ fn internal_requests() -> Vec<pb::InternalRaftRequest> {
         }),
         internal(|r| r.lease_grant = Some(pb::LeaseGrantRequest { ttl: 30, id: 9 })),
         internal(|r| r.lease_revoke = Some(pb::LeaseRevokeRequest { id: 7 })),
+        // As alice, who may read [a, c) and write b (see etcd_rs_fuzz::Member).
+        internal(|r| {
+            r.put = Some(put(b"b", b"v"));
+            if let Some(h) = &mut r.header {
+                h.username = "alice".into();
+                h.auth_revision = 1_000;
+            }
+        }),
+        internal(|r| {
+            r.auth_role_grant_permission = Some(pb::AuthRoleGrantPermissionRequest {
+                name: "reader".into(),
+                perm: Some(etcd_rs::pb::authpb::Permission {
+                    perm_type: 2,
+                    key: b"x".to_vec(),
+                    range_end: vec![0],
+                }),
+            })
+        }),
+        internal(|r| {
+            r.auth_user_add = Some(pb::AuthUserAddRequest {
+                name: "bob".into(),
+                hashed_password: "$2b$04$x".into(),
+                ..Default::default()
+            })
+        }),
+        internal(|r| {
+            r.authenticate = Some(pb::InternalAuthenticateRequest {
+                name: "alice".into(),
+                checked_revision: 9,
+                simple_token: "abc.1".into(),
+            })
+        }),
+        internal(|r| r.auth_disable = Some(pb::AuthDisableRequest {})),
         internal(|r| {
             r.lease_checkpoint = Some(pb::LeaseCheckpointRequest {
                 checkpoints: vec![pb::LeaseCheckpoint {

@@ -79,6 +79,14 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             drop(election::LeaderRequest::decode(bytes));
             drop(election::ResignRequest::decode(bytes));
+            // The Auth service's requests: each is proposed as an InternalRaftRequest
+            // (applied in 7..=9), so here they are only decoded.
+            drop(pb::AuthenticateRequest::decode(bytes));
+            drop(pb::AuthUserAddRequest::decode(bytes));
+            drop(pb::AuthUserChangePasswordRequest::decode(bytes));
+            drop(pb::AuthUserGrantRoleRequest::decode(bytes));
+            drop(pb::AuthRoleGrantPermissionRequest::decode(bytes));
+            drop(pb::AuthRoleRevokePermissionRequest::decode(bytes));
         }
     }
 });

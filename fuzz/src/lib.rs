@@ -5,12 +5,16 @@
 //!   `server::convert`, then `validate`), then, through its encoding in the raft log, its
 //!   execution on the store, as the applier executes it once committed;
 //! - [`apply`]: the applier's execution of a committed `InternalRaftRequest`
-//!   (`server/applier.rs`, `Applier::apply`, without its actors): KV requests on the
-//!   store, lease requests on the Lessor.
+//!   (`server/applier.rs`, `Applier::apply`, without its actors): the auth checks of a
+//!   client's request (`auth::apply::check_request`), then auth requests on the auth
+//!   store (`auth::apply::apply_request`), KV requests on the store, lease requests on
+//!   the Lessor.
 //!
 //! Every result is dropped: a target asserts only that nothing panics, hangs or
 //! allocates without bound.
 
+use etcd_rs::auth::apply::{apply_request, check_request};
+use etcd_rs::auth::{AuthInfo, AuthStore};
 use etcd_rs::lease::{Lessor, LessorConfig};
 use etcd_rs::mvcc::{self, LeaseChange, MemBackend, MvccStore};
 use etcd_rs::pb::etcdserverpb as pb;
@@ -21,7 +25,8 @@ use prost::Message;
 pub const LEASE: i64 = 7;
 
 /// A member's state machine, small and in memory: keys `a`, `b` and `c` (on [`LEASE`])
-/// written at revisions 2 to 5 (`b` twice), `a` deleted at 6, compacted at 3.
+/// written at revisions 2 to 5 (`b` twice), `a` deleted at 6, compacted at 3; auth
+/// enabled, with users `root` and `alice`, who may read [a, c) and write `b`.
 pub struct Member {
     /// The MVCC store.
     pub store: MvccStore<MemBackend>,
@@ -29,6 +34,8 @@ pub struct Member {
     pub lessor: Lessor,
     /// The applier's clock, in milliseconds.
     pub now_ms: u64,
+    /// The auth store.
+    pub auth: AuthStore,
 }
 
 impl Member {
@@ -38,6 +45,7 @@ impl Member {
             store: MvccStore::open(MemBackend::new()).expect("a fresh store opens"),
             lessor: Lessor::new(LessorConfig::default()),
             now_ms: 1_000,
+            auth: auth_store(),
         };
         member.lessor.promote(member.now_ms, 0);
         member
@@ -160,6 +168,22 @@ pub fn serve_kv(member: &mut Member, request: KvRequest<'_>) {
 /// The applier's execution of a committed request (the first kind it holds, in the
 /// applier's order), then the commit of the store's batch.
 pub fn apply(member: &mut Member, request: &pb::InternalRaftRequest) {
+    // As the applier: a client's request is checked against the auth store first.
+    if let Some(header) = request.header.as_ref().filter(|h| !h.internal) {
+        let info = (!header.username.is_empty()).then(|| AuthInfo {
+            username: header.username.clone(),
+            revision: header.auth_revision,
+        });
+        let lessor = &member.lessor;
+        let lease_keys =
+            |id: i64| -> Vec<Vec<u8>> { lessor.keys(id).into_iter().flatten().cloned().collect() };
+        if check_request(&member.auth, request, info.as_ref(), &lease_keys).is_err() {
+            return;
+        }
+    }
+    if apply_request(&mut member.auth, request).is_some() {
+        return;
+    }
     let lessor = &member.lessor;
     let leases = |id: i64| lessor.contains(id);
     if let Some(put) = &request.put {
@@ -198,4 +222,29 @@ pub fn apply(member: &mut Member, request: &pb::InternalRaftRequest) {
         }
     }
     let _ = member.store.commit();
+}
+
+/// The auth store of [`Member`].
+fn auth_store() -> AuthStore {
+    use etcd_rs::pb::authpb::{Permission, permission::Type};
+    let mut auth = AuthStore::default();
+    let grant = |kind: Type, key: &[u8], range_end: &[u8]| Permission {
+        perm_type: kind as i32,
+        key: key.to_vec(),
+        range_end: range_end.to_vec(),
+    };
+    let steps: [&dyn Fn(&mut AuthStore) -> Result<(), etcd_rs::auth::AuthError>; 7] = [
+        &|a| a.user_add("root", "", false),
+        &|a| a.user_grant_role("root", "root"),
+        &|a| a.user_add("alice", "", false),
+        &|a| a.role_add("reader"),
+        &|a| a.role_grant_permission("reader", Some(&grant(Type::Read, b"a", b"c"))),
+        &|a| a.role_grant_permission("reader", Some(&grant(Type::Write, b"b", b""))),
+        &|a| a.user_grant_role("alice", "reader"),
+    ];
+    for step in steps {
+        step(&mut auth).expect("the auth store is set up");
+    }
+    auth.enable().expect("auth is enabled");
+    auth
 }

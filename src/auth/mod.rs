@@ -4,6 +4,7 @@
 //! simple tokens with a TTL, and the checks requests pass.
 //!
 //! - [`store`]: the store, changed only by applying committed requests.
+//! - [`apply`]: the checks of a committed request, and the change an auth request makes.
 //! - [`perms`]: whether a user's permissions cover a request's keys.
 //! - [`tokens`]: the simple tokens a member issued or learnt through Raft.
 //! - [`jwt`]: JWT tokens, signed by the member that authenticated the user and
@@ -16,6 +17,7 @@
 //! header. A request whose user's token predates a change of the store fails with
 //! etcd's "revision of auth store is old", and clients authenticate again.
 
+pub mod apply;
 pub mod jwt;
 pub mod perms;
 pub mod store;

@@ -8,9 +8,10 @@
 use tonic::{Request, Response, Status};
 
 use super::status::{auth_status, status};
+use crate::auth::apply::AuthAnswer;
 use crate::auth::{AuthError, AuthInfo};
 use crate::pb::etcdserverpb::{self as pb, auth_server::Auth};
-use crate::server::applier::{AppliedResponse, AuthAnswer};
+use crate::server::applier::AppliedResponse;
 use crate::server::handle::MemberHandle;
 
 /// The metadata key clients send their token under.
