@@ -37,7 +37,7 @@ use pb::kv_client::KvClient;
 use pb::lease_client::LeaseClient;
 use pb::maintenance_client::MaintenanceClient;
 use pb::watch_client::WatchClient;
-use support::Member;
+use support::{Member, enable_auth_with_a_reader};
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
@@ -1475,25 +1475,7 @@ fn auth_survives_a_restart() {
             error_line(&output),
         )
     };
-    for args in [
-        &["user", "add", "root:rootpw"][..],
-        &["user", "add", "alice:alicepw"],
-        &["role", "add", "reader"],
-        &[
-            "role",
-            "grant-permission",
-            "reader",
-            "read",
-            "pub/",
-            "--prefix",
-        ],
-        &["user", "grant-role", "alice", "reader"],
-        &["put", "pub/a", "1"],
-        &["auth", "enable"],
-    ] {
-        let (ok, _, error) = run(&member, args);
-        assert!(ok, "etcdctl {args:?}: {error}");
-    }
+    enable_auth_with_a_reader(&member);
     member.restart();
     let (ok, _, error) = run(&member, &["get", "pub/a"]);
     assert!(!ok, "auth is still enabled after the restart");

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::cluster::{free_port, healthy, wait_until};
-use support::{Member, etcdctl_at};
+use support::{Member, enable_auth_with_a_reader, etcdctl_at};
 
 fn text(output: &std::process::Output) -> String {
     assert!(
@@ -199,21 +199,8 @@ fn restore_into_etcd(member: &Member, file: &Path) -> (Etcd, String) {
 fn users_roles_and_enabled_auth_survive_a_restore_into_etcd() {
     let member = Member::start(&[]);
     let ok = |args: &[&str]| text(&member.etcdctl(args));
-    ok(&["user", "add", "root:rootpw"]);
-    ok(&["user", "add", "alice:alicepw"]);
-    ok(&["role", "add", "reader"]);
-    ok(&[
-        "role",
-        "grant-permission",
-        "reader",
-        "read",
-        "pub/",
-        "--prefix",
-    ]);
-    ok(&["user", "grant-role", "alice", "reader"]);
-    ok(&["put", "pub/a", "1"]);
     ok(&["put", "secret", "2"]);
-    ok(&["auth", "enable"]);
+    enable_auth_with_a_reader(&member);
     let file = member.data_dir().with_file_name("snap.db");
     let saved = member.etcdctl(&[
         "--user=root:rootpw",

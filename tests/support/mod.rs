@@ -319,6 +319,35 @@ impl Drop for Member {
     }
 }
 
+/// Sets up auth on `member` with etcdctl and enables it: users `root` (password
+/// `rootpw`) and `alice` (`alicepw`), alice holding role `reader`, which may read the
+/// keys under `pub/`; key `pub/a` is `1`.
+pub fn enable_auth_with_a_reader(member: &Member) {
+    for args in [
+        &["user", "add", "root:rootpw"][..],
+        &["user", "add", "alice:alicepw"],
+        &["role", "add", "reader"],
+        &[
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "pub/",
+            "--prefix",
+        ],
+        &["user", "grant-role", "alice", "reader"],
+        &["put", "pub/a", "1"],
+        &["auth", "enable"],
+    ] {
+        let output = member.etcdctl(args);
+        assert!(
+            output.status.success(),
+            "etcdctl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 /// Runs `etcdctl --endpoints <endpoint> <args>` with `stdin` as its standard input, for
 /// callers that cannot hold the `Member` (e.g. writer threads while it is killed).
 pub fn etcdctl_at(endpoint: &str, args: &[&str], stdin: &[u8]) -> Output {
