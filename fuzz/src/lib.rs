@@ -14,7 +14,7 @@
 //! allocates without bound.
 
 use etcd_rs::auth::apply::{apply_request, check_request};
-use etcd_rs::auth::{AuthInfo, AuthStore};
+use etcd_rs::auth::AuthStore;
 use etcd_rs::lease::{Lessor, LessorConfig};
 use etcd_rs::mvcc::{self, LeaseChange, MemBackend, MvccStore};
 use etcd_rs::pb::etcdserverpb as pb;
@@ -169,17 +169,11 @@ pub fn serve_kv(member: &mut Member, request: KvRequest<'_>) {
 /// applier's order), then the commit of the store's batch.
 pub fn apply(member: &mut Member, request: &pb::InternalRaftRequest) {
     // As the applier: a client's request is checked against the auth store first.
-    if let Some(header) = request.header.as_ref().filter(|h| !h.internal) {
-        let info = (!header.username.is_empty()).then(|| AuthInfo {
-            username: header.username.clone(),
-            revision: header.auth_revision,
-        });
-        let lessor = &member.lessor;
-        let lease_keys =
-            |id: i64| -> Vec<Vec<u8>> { lessor.keys(id).into_iter().flatten().cloned().collect() };
-        if check_request(&member.auth, request, info.as_ref(), &lease_keys).is_err() {
-            return;
-        }
+    let lessor = &member.lessor;
+    let lease_keys =
+        |id: i64| -> Vec<Vec<u8>> { lessor.keys(id).into_iter().flatten().cloned().collect() };
+    if check_request(&member.auth, request, &lease_keys).is_err() {
+        return;
     }
     if apply_request(&mut member.auth, request).is_some() {
         return;

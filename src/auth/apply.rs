@@ -53,9 +53,27 @@ pub enum TokenChange {
     Clear,
 }
 
-/// Whether `info` may have `request` applied, against the store as of its place in the
-/// log; `lease_keys` lists the keys attached to a lease.
+/// Whether `request` may be applied, against the store as of its place in the log: a
+/// client's request is checked for the user its header names (none: nobody); the
+/// member's own proposals (lease expiry, alarms it raises) have no header, or say they
+/// are internal, and are not checked. `lease_keys` lists the keys attached to a lease.
 pub fn check_request(
+    auth: &AuthStore,
+    request: &pb::InternalRaftRequest,
+    lease_keys: &dyn Fn(i64) -> Vec<Vec<u8>>,
+) -> Result<(), AuthError> {
+    let Some(header) = request.header.as_ref().filter(|h| !h.internal) else {
+        return Ok(());
+    };
+    let info = (!header.username.is_empty()).then(|| AuthInfo {
+        username: header.username.clone(),
+        revision: header.auth_revision,
+    });
+    check_as(auth, request, info.as_ref(), lease_keys)
+}
+
+/// [`check_request`] for `info`.
+fn check_as(
     auth: &AuthStore,
     request: &pb::InternalRaftRequest,
     info: Option<&AuthInfo>,

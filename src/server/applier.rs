@@ -20,7 +20,7 @@ use super::wait::WaitRegistry;
 use super::watch_hub::{CommittedEvents, HistoryRead, ReadHistory};
 pub use crate::auth::apply::AuthAnswer;
 use crate::auth::apply::TokenChange;
-use crate::auth::{Auth, AuthError, AuthInfo, AuthStore};
+use crate::auth::{Auth, AuthError, AuthStore};
 use crate::lease::{
     DEFAULT_CHECKPOINT_BATCH_MAX, DEFAULT_REVOKE_BATCH_MAX, EXPIRY_CHECK_INTERVAL_MS, LeaseError,
     Lessor, TimeToLive, decode_lease_entry, encode_lease, meta_key,
@@ -528,16 +528,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
         {
             return Err(super::handle::ApiError::Corrupt);
         }
-        let header = request.header.as_ref();
-        // The member's own proposals (lease expiry, alarms over quota) have no header or
-        // say they are internal; every client request names its user when auth is on.
-        if header.is_some_and(|h| !h.internal) {
-            let info = header.filter(|h| !h.username.is_empty()).map(|h| AuthInfo {
-                username: h.username.clone(),
-                revision: h.auth_revision,
-            });
-            self.check_permission(request, info.as_ref())?;
-        }
+        self.check_permission(request)?;
         if let Some(answer) = self.apply_auth(request)? {
             return Ok(AppliedResponse::Auth(answer));
         }
@@ -651,11 +642,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
     /// calls need the root role; writes need write permission on their keys, on the
     /// keys of a lease they attach to or revoke, and read permission where they return
     /// previous values or compare.
-    fn check_permission(
-        &self,
-        request: &pb::InternalRaftRequest,
-        info: Option<&AuthInfo>,
-    ) -> Result<(), AuthError> {
+    fn check_permission(&self, request: &pb::InternalRaftRequest) -> Result<(), AuthError> {
         let lease_keys = |id: i64| -> Vec<Vec<u8>> {
             self.lessor
                 .keys(id)
@@ -664,7 +651,7 @@ impl<B: Backend + Unpin + 'static> Applier<B> {
                 .cloned()
                 .collect()
         };
-        crate::auth::apply::check_request(&self.auth.read(), request, info, &lease_keys)
+        crate::auth::apply::check_request(&self.auth.read(), request, &lease_keys)
     }
 
     /// Applies an auth request (None: `request` is of another kind).
