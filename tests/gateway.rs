@@ -1123,10 +1123,7 @@ fn members(mut members: Vec<(u64, &str)>) -> String {
 fn membership_changes_answer_etcds_json() {
     let member = Member::start(&[]);
     let own = own_id(&member);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
+    let port = support::free_port();
     let learner_url = format!("http://127.0.0.1:{port}");
     let (status, added) = member_add(
         &member,

@@ -232,13 +232,7 @@ impl Drop for Cluster {
     }
 }
 
-/// A port free now.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
+pub use super::free_port;
 
 /// Whether the member on `port` answers `/health` with `{"health":"true"}`.
 pub fn healthy(port: u16) -> bool {

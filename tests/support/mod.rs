@@ -393,17 +393,41 @@ fn fresh_test_dir() -> PathBuf {
     dir
 }
 
-/// Two distinct free localhost ports: both are bound at once (so they differ), then
-/// released for the member to bind.
+/// Two distinct free localhost ports.
 fn two_free_ports() -> (u16, u16) {
-    let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let ports = (
-        a.local_addr().expect("addr").port(),
-        b.local_addr().expect("addr").port(),
+    (free_port(), free_port())
+}
+
+/// Ports handed out by [`free_port`] come from below the kernel's ephemeral range
+/// (32768–60999 here), so no outgoing connection, of this test or another, can take one
+/// between its probe and the member's bind; and each is handed out once per process, so
+/// two picks never collide (binding port 0 twice can return the same port once the first
+/// is released). Processes start at different offsets (their pid), which keeps concurrent
+/// test binaries apart.
+const PORTS: std::ops::Range<u16> = 12000..32000;
+
+/// A localhost port that is free now and that this process has not handed out before.
+/// The well-known etcd ports (2379/2380, 22379, 32379 of the dev cluster) are outside or
+/// skipped.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU64 = AtomicU64::new(u64::MAX);
+    let span = u64::from(PORTS.end - PORTS.start);
+    let _ = NEXT.compare_exchange(
+        u64::MAX,
+        u64::from(std::process::id()).wrapping_mul(7919) % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
     );
-    drop((a, b));
-    ports
+    for _ in 0..span {
+        let port = PORTS.start + (NEXT.fetch_add(1, Ordering::SeqCst) % span) as u16;
+        if port == 22379 || port == 22380 {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {PORTS:?}");
 }
 
 /// A tiny HTTP/1.1 GET: the whole response (status line, headers, body) as text.
