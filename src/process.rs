@@ -26,6 +26,8 @@ pub struct PlannedMember {
     pub client_https: Vec<bool>,
     /// The TLS of the `https://` client URLs, if there are any.
     pub client_tls: Option<tokio_rustls::TlsAcceptor>,
+    /// How it dials other members' `https://` client URLs, if it can.
+    pub client_dialer: Option<tokio_rustls::TlsConnector>,
     /// The addresses of --listen-peer-urls (served when peers are reached over TCP).
     pub peer_listen: Vec<SocketAddr>,
     /// Whether each of `peer_listen` is an `https://` URL.
@@ -160,6 +162,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
             client_listen: listen_addresses(&config.listen_client_urls)?,
             client_https: https_flags(&config.listen_client_urls),
             client_tls: crate::tls::client_acceptor(config, &provider).map_err(tls_error)?,
+            client_dialer: crate::tls::client_dialer(config, &provider).map_err(tls_error)?,
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
             peer_https: https_flags(&config.listen_peer_urls),
             peer_tls: crate::tls::peer_tls(config, &provider).map_err(tls_error)?,
@@ -465,6 +468,9 @@ impl Launcher {
         let mut member = start_member(planned.spec.clone(), peer_network)
             .map_err(|source| RunError::Start { name, source })?;
         member.handle.join_directory(&self.directory);
+        if let Some(tls) = &planned.client_dialer {
+            member.handle.dial_client_urls_with(tls.clone());
+        }
         if let Some(interval) = planned.corruption.interval {
             let monitor = crate::server::corruption::monitor(member.handle.clone(), interval);
             member.add_task(self.api.spawn(monitor));

@@ -699,3 +699,88 @@ fn with_auth_a_verified_client_certificate_names_the_user() {
         text(&out)
     );
 }
+
+/// A cluster whose client URLs are all `https://` with --client-cert-auth: the calls
+/// only the leader answers (lease keep-alive and TimeToLive, membership changes) work
+/// on every member, so a follower dials the leader's client URL over TLS, with its
+/// own certificate, to forward them.
+#[test]
+fn followers_forward_to_the_leader_over_https_client_urls() {
+    let pki = Pki::new("forward-tls");
+    let (ports, initial) = https_cluster_ports(3);
+    let mut client_flags = peer_flags(&pki, "member");
+    client_flags.extend([
+        format!("--cert-file={}", pki.path("member.crt")),
+        format!("--key-file={}", pki.path("member.key")),
+        format!("--trusted-ca-file={}", pki.path("ca.crt")),
+        "--client-cert-auth".to_string(),
+    ]);
+    let mut servers = Vec::new();
+    let mut urls = Vec::new();
+    for i in 0..3 {
+        let (args, url) = peer_tls_member(&ports, i, "https", &initial, &client_flags);
+        servers.push(Server::spawn(&pki, &format!("m{i}"), &args));
+        urls.push(url);
+    }
+    let alice_curl = curl_tls(&pki, Some("alice"));
+    for (server, url) in servers.iter().zip(&urls) {
+        wait_healthy(server, url, &alice_curl);
+    }
+    let alice = client_tls(&pki, "ca", Some("alice"));
+    let run = |url: &str, args: &[&str]| {
+        let out = etcdctl(url, &alice, ETCDCTL_TIMEOUTS, args);
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} at {url}: {}",
+            text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    // At least two of the three are followers.
+    for (i, url) in urls.iter().enumerate() {
+        let granted = run(url, &["lease", "grant", "60"]);
+        let id = granted
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no lease id in {granted:?}"))
+            .to_string();
+        let key = format!("leased-{i}");
+        run(url, &["put", &key, "v", &format!("--lease={id}")]);
+        let renewed = run(url, &["lease", "keep-alive", "--once", &id]);
+        assert!(
+            renewed.contains(&format!("lease {id} keepalived with TTL(60)")),
+            "at {url}: {renewed}"
+        );
+        let ttl = run(url, &["lease", "timetolive", &id, "--keys"]);
+        assert!(
+            ttl.contains("granted with TTL(60s)") && ttl.contains(&key),
+            "at {url}: {ttl}"
+        );
+        let learner = format!("https://127.0.0.1:{}", free_port());
+        let name = format!("l{i}");
+        let peer_urls = format!("--peer-urls={learner}");
+        let add = ["member", "add", &name, "--learner", &peer_urls];
+        // etcd refuses membership changes until its leader has been connected to every
+        // member for 5 s ("unhealthy cluster"); etcd-rs only asks that it be connected.
+        let started = Instant::now();
+        let added = loop {
+            let out = etcdctl(url, &alice, ETCDCTL_TIMEOUTS, &add);
+            if out.status.success() {
+                break String::from_utf8_lossy(&out.stdout).to_string();
+            }
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("unhealthy cluster")
+                    && started.elapsed() < START_TIMEOUT,
+                "etcdctl {add:?} at {url}: {}",
+                text(&out)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        };
+        let learner_id = added
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_else(|| panic!("no member id in {added:?}"))
+            .to_string();
+        run(url, &["member", "remove", &learner_id]);
+    }
+}

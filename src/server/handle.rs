@@ -190,7 +190,16 @@ pub struct MemberHandle {
     /// forwarded to the leader's client port.
     token: Option<String>,
     /// gRPC channels to other members' client URLs (for forwarding to the leader).
-    channels: Arc<std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>>,
+    channels: Arc<ClientChannels>,
+}
+
+/// gRPC channels to other members' client URLs, each dialed once and then shared.
+#[derive(Default)]
+struct ClientChannels {
+    /// How `https://` URLs are dialed; unset, they are not (see
+    /// [`MemberHandle::dial_client_urls_with`]).
+    tls: std::sync::OnceLock<tokio_rustls::TlsConnector>,
+    open: std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>,
 }
 
 /// A majority of `n` voters.
@@ -1014,10 +1023,18 @@ impl MemberHandle {
             .cloned()
     }
 
-    /// A gRPC channel to a member's client URL (connected once, then shared).
+    /// Dials other members' `https://` client URLs with `tls` from now on (see
+    /// [`crate::tls::client_dialer`]).
+    pub fn dial_client_urls_with(&self, tls: tokio_rustls::TlsConnector) {
+        let _ = self.channels.tls.set(tls);
+    }
+
+    /// A gRPC channel to a member's client URL (connected once, then shared); `None`
+    /// if it cannot be reached, or is `https://` and this member has no client TLS.
     pub async fn client_channel(&self, url: &str) -> Option<tonic::transport::Channel> {
         let cached = self
             .channels
+            .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(url)
@@ -1025,12 +1042,25 @@ impl MemberHandle {
         if let Some(channel) = cached {
             return Some(channel);
         }
-        let channel = tonic::transport::Endpoint::from_shared(url.to_string())
-            .ok()?
-            .connect()
-            .await
-            .ok()?;
+        let channel = match url.strip_prefix("https://") {
+            Some(rest) => {
+                let tls = self.channels.tls.get()?.clone();
+                // Dialed as http:// with a connector that adds TLS, whatever TLS
+                // features tonic happens to be built with.
+                tonic::transport::Endpoint::from_shared(format!("http://{rest}"))
+                    .ok()?
+                    .connect_with_connector(crate::tls::grpc_dialer(tls))
+                    .await
+                    .ok()?
+            }
+            None => tonic::transport::Endpoint::from_shared(url.to_string())
+                .ok()?
+                .connect()
+                .await
+                .ok()?,
+        };
         self.channels
+            .open
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(url.to_string(), channel.clone());

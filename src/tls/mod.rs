@@ -607,55 +607,8 @@ pub fn peer_tls(
         &config.listen_peer_urls,
     )?;
     let names = NameCheck::new(settings)?;
-    let self_signed = mine.as_ref().is_some_and(|i| i.self_signed);
 
-    // Dialing: verify the peer's server certificate against --peer-trusted-ca-file (the
-    // system's roots without it), except with auto TLS; present our certificate.
-    let inner: Option<Arc<dyn ServerCertVerifier>> = if self_signed {
-        None
-    } else {
-        let roots = if settings.trusted_ca_file.is_empty() {
-            let mut roots = RootCertStore::empty();
-            if let Ok(certs) = CertificateDer::pem_file_iter(SYSTEM_CA_BUNDLE) {
-                roots.add_parsable_certificates(certs.flatten());
-            }
-            roots
-        } else {
-            read_roots(Path::new(&settings.trusted_ca_file))?
-        };
-        if roots.is_empty() {
-            return Err(TlsError(
-                "peer TLS: no CA to verify peers with: give --peer-trusted-ca-file".to_string(),
-            ));
-        }
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        )
-        .build()
-        .map_err(|e| TlsError(format!("peer TLS setup: {e}")))?;
-        Some(verifier)
-    };
-    let verifier = Arc::new(CheckedServerVerifier {
-        inner,
-        names,
-        provider: provider.clone(),
-    });
-    let client = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError(format!("peer TLS setup: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let client = match &mine {
-        Some(identity) => client
-            .with_client_auth_cert(identity.certs.clone(), identity.key.clone_key())
-            .map_err(|e| {
-                TlsError(format!(
-                    "the certificate and key of --peer-cert-file do not go together: {e}"
-                ))
-            })?,
-        None => client.with_no_client_auth(),
-    };
+    let connector = dialer(settings, Side::Peer, mine.as_ref(), names, provider)?;
     let acceptor = match (https_listen, mine) {
         (None, _) => None,
         (Some(url), None) => {
@@ -673,8 +626,131 @@ pub fn peer_tls(
     };
     Ok(Some(PeerTls {
         acceptor,
-        connector: tokio_rustls::TlsConnector::from(Arc::new(client)),
+        connector: tokio_rustls::TlsConnector::from(Arc::new(connector)),
     }))
+}
+
+/// How one side dials the other members' URLs of that side: it verifies their
+/// certificates against the side's trusted CA file (the system's roots without it), or
+/// not at all when its own certificate is self-signed (etcd sets `InsecureSkipVerify`
+/// with auto TLS); checks `names`; and presents its own certificate, if any, as the
+/// client certificate.
+fn dialer(
+    settings: &TlsSettings,
+    side: Side,
+    mine: Option<&Identity>,
+    names: Option<NameCheck>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let setup = |e: &dyn std::fmt::Display| TlsError(format!("{} TLS setup: {e}", side.fixtures()));
+    let inner: Option<Arc<dyn ServerCertVerifier>> = if mine.is_some_and(|i| i.self_signed) {
+        None
+    } else {
+        let roots = if settings.trusted_ca_file.is_empty() {
+            let mut roots = RootCertStore::empty();
+            if let Ok(certs) = CertificateDer::pem_file_iter(SYSTEM_CA_BUNDLE) {
+                roots.add_parsable_certificates(certs.flatten());
+            }
+            roots
+        } else {
+            read_roots(Path::new(&settings.trusted_ca_file))?
+        };
+        if roots.is_empty() {
+            return Err(TlsError(format!(
+                "{} TLS: no CA to verify other members with: give {}",
+                side.fixtures(),
+                side.flag("trusted-ca-file")
+            )));
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| setup(&e))?;
+        Some(verifier)
+    };
+    let verifier = Arc::new(CheckedServerVerifier {
+        inner,
+        names,
+        provider: provider.clone(),
+    });
+    let client = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(&e))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match mine {
+        Some(identity) => client
+            .with_client_auth_cert(identity.certs.clone(), identity.key.clone_key())
+            .map_err(|e| {
+                TlsError(format!(
+                    "the certificate and key of {} do not go together: {e}",
+                    side.flag("cert-file")
+                ))
+            }),
+        None => Ok(client.with_no_client_auth()),
+    }
+}
+
+/// How this member dials other members' `https://` client URLs (to forward the calls
+/// only the leader answers: lease keep-alives and TimeToLive, membership changes), or
+/// `None` when neither its client URLs are `https://` nor a client certificate is
+/// given. It trusts --trusted-ca-file and presents --cert-file, as etcd's own gateway
+/// dials its client port: so a leader with --client-cert-auth needs that certificate to
+/// allow client authentication too, as etcd does. It offers `h2` only (gRPC).
+pub fn client_dialer(
+    config: &MemberConfig,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<tokio_rustls::TlsConnector>, TlsError> {
+    let settings = &config.client_tls;
+    let https = config
+        .listen_client_urls
+        .iter()
+        .chain(&config.advertise_client_urls)
+        .any(|u| u.starts_with("https://"));
+    if !https && settings.is_empty() && !settings.auto_tls {
+        return Ok(None);
+    }
+    let mine = identity(
+        settings,
+        Side::Client,
+        &config.data_dir,
+        &config.listen_client_urls,
+    )?;
+    let mut client = dialer(settings, Side::Client, mine.as_ref(), None, provider)?;
+    client.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(client))))
+}
+
+/// A connector for tonic's `Endpoint::connect_with_connector` that dials a member's
+/// client URL with `tls` (this build's tonic has no TLS of its own). The host of the
+/// URI is the name its certificate is checked against.
+pub fn grpc_dialer(
+    tls: tokio_rustls::TlsConnector,
+) -> impl tower::Service<
+    tonic::codegen::http::Uri,
+    Response = hyper_util::rt::TokioIo<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
++ Send {
+    tower::service_fn(move |uri: tonic::codegen::http::Uri| {
+        let tls = tls.clone();
+        async move {
+            let invalid = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what);
+            let host = uri
+                .host()
+                .ok_or_else(|| invalid("a client URL without a host"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = uri.port_u16().unwrap_or(443);
+            let tcp = tokio::net::TcpStream::connect((host, port)).await?;
+            tcp.set_nodelay(true)?;
+            let name = ServerName::try_from(host.to_string())
+                .map_err(|_| invalid("a client URL's host is no valid server name"))?;
+            Ok(hyper_util::rt::TokioIo::new(tls.connect(name, tcp).await?))
+        }
+    })
 }
 
 /// How long resolving one DNS name of a peer's certificate may take.
