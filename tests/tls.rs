@@ -663,6 +663,26 @@ fn auto_tls_serves_clients_and_peers_with_self_signed_certificates() {
             .join(side)
             .join("cert.pem");
         assert!(cert.exists(), "no {}", cert.display());
+        // Valid for a year, as etcd's: still valid in 364 days, expired in 366.
+        let valid_in = |days: u64| {
+            Command::new("openssl")
+                .args([
+                    "x509",
+                    "-noout",
+                    "-checkend",
+                    &(days * 86_400).to_string(),
+                    "-in",
+                ])
+                .arg(&cert)
+                .stdout(Stdio::null())
+                .status()
+                .expect("openssl runs")
+                .success()
+        };
+        assert!(
+            valid_in(364) && !valid_in(366),
+            "{side}: not valid for a year"
+        );
     }
 }
 

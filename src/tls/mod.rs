@@ -49,6 +49,9 @@ pub struct TlsError(pub String);
 /// only `h2`. (The port's HTTP/2 server is tonic's, which serves gRPC only.)
 const CLIENT_PORT_ALPN: &[&[u8]] = &[b"http/1.1", b"h2"];
 
+/// How long an auto-TLS certificate is valid: a year, as etcd 3.4's.
+const SELF_CERT_VALIDITY_SECS: i64 = 365 * 24 * 60 * 60;
+
 /// The CA bundle used to verify peers' certificates when no --peer-trusted-ca-file is
 /// given (Debian's; Go uses the system's roots likewise).
 const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -271,6 +274,15 @@ fn self_cert(dir: &Path, hosts: &[String]) -> Result<(PathBuf, PathBuf), TlsErro
     let mut subject = rcgen::DistinguishedName::new();
     subject.push(rcgen::DnType::OrganizationName, "etcd");
     params.distinguished_name = subject;
+    // Valid for a year from now, as etcd 3.4's SelfCert makes it.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let date = |secs: i64| {
+        time::OffsetDateTime::from_unix_timestamp(secs).map_err(|e| failed("validity", &e))
+    };
+    params.not_before = date(now)?;
+    params.not_after = date(now + SELF_CERT_VALIDITY_SECS)?;
     params.key_usages = vec![
         rcgen::KeyUsagePurpose::DigitalSignature,
         rcgen::KeyUsagePurpose::KeyEncipherment,
