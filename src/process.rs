@@ -471,6 +471,9 @@ impl Launcher {
         if let Some(tls) = &planned.client_dialer {
             member.handle.dial_client_urls_with(tls.clone());
         }
+        if let Some(tls) = &planned.peer_tls {
+            member.handle.dial_peer_urls_with(tls.connector.clone());
+        }
         if let Some(interval) = planned.corruption.interval {
             let monitor = crate::server::corruption::monitor(member.handle.clone(), interval);
             member.add_task(self.api.spawn(monitor));

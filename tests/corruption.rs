@@ -2,6 +2,7 @@
 //! under load the members' hashes agree (no false alarm, and Maintenance.Hash is the
 //! same on every member); then one member's store is damaged on disk while it is down
 //! (one record's value rewritten through the storage layer, as a bad disk would), and
+//! (auth is enabled before the damage: the checks need no client credentials)
 //! - restarted with `--experimental-initial-corrupt-check`, it refuses to start with
 //!   etcd's message;
 //! - restarted without it, the leader's periodic check finds the difference and raises
@@ -16,7 +17,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use etcd_rs::mvcc::{Backend as _, KeyValue, RecordKey, WriteBatch};
-use support::cluster::{Cluster, wait_until};
+use support::cluster::Cluster;
 use support::etcdctl_at;
 
 fn out(output: &std::process::Output) -> String {
@@ -71,11 +72,6 @@ fn a_damaged_member_is_found_and_the_cluster_refuses_writes() {
     let urls = cluster.urls();
     let all = urls.join(",");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    // Every member publishes its client URL (where the leader asks for hashes).
-    wait_until("every member's client URL listed", || {
-        let list = out(&etcdctl_at(&urls[0], &["member", "list"], b""));
-        urls.iter().all(|u| list.contains(&format!("{u}, false")))
-    });
 
     // Load on every member for a few seconds while the leader checks every second.
     runtime.block_on(async {
@@ -109,14 +105,22 @@ fn a_damaged_member_is_found_and_the_cluster_refuses_writes() {
         "Hash is the same on every member: {agreed:?}"
     );
 
+    // From here on auth is enabled, as in production: the checks ask their peers over
+    // the peer port, which needs no client credentials (a HashKV over the client port
+    // would need root's).
+    for args in [&["user", "add", "root:rootpw"][..], &["auth", "enable"]] {
+        out(&etcdctl_at(&all, args, b""));
+    }
+    let as_root = |endpoints: &str, args: &[&str]| {
+        let mut args = args.to_vec();
+        args.push("--user=root:rootpw");
+        out(&etcdctl_at(endpoints, &args, b""))
+    };
+
     // Damage a follower's store while it is down.
     let leader = (0..3)
         .find(|&i| {
-            let one = out(&etcdctl_at(
-                &urls[i],
-                &["endpoint", "status", "-w", "json"],
-                b"",
-            ));
+            let one = as_root(&urls[i], &["endpoint", "status", "-w", "json"]);
             let field = |name: &str| {
                 one.split(&format!("\"{name}\":"))
                     .nth(1)
@@ -147,7 +151,7 @@ fn a_damaged_member_is_found_and_the_cluster_refuses_writes() {
     cluster.members[victim].spawn();
     let started = Instant::now();
     // (Go prints no field of value 0: member 0's alarm shows as just its type.)
-    while out(&etcdctl_at(&all, &["alarm", "list"], b"")) != "alarm:CORRUPT \n" {
+    while as_root(&all, &["alarm", "list"]) != "alarm:CORRUPT \n" {
         if started.elapsed() > Duration::from_secs(60) {
             let logs: Vec<String> = cluster.members.iter().map(|m| m.log()).collect();
             panic!("no CORRUPT alarm within a minute; the members' logs:\n{logs:#?}");
@@ -155,15 +159,15 @@ fn a_damaged_member_is_found_and_the_cluster_refuses_writes() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let survivor = &urls[leader];
-    let refused = etcdctl_at(survivor, &["put", "k/1", "x"], b"");
+    let refused = etcdctl_at(survivor, &["put", "k/1", "x", "--user=root:rootpw"], b"");
     let stderr = String::from_utf8_lossy(&refused.stderr).into_owned();
     assert!(
         stderr.contains("code = DataLoss desc = etcdserver: corrupt cluster")
             && stderr.ends_with("Error: etcdserver: corrupt cluster\n"),
         "{stderr}"
     );
-    let read = out(&etcdctl_at(survivor, &["get", "k/1", "--keys-only"], b""));
+    let read = as_root(survivor, &["get", "k/1", "--keys-only"]);
     assert_eq!(read, "k/1\n\n", "reads go on");
-    let status = out(&etcdctl_at(survivor, &["endpoint", "status"], b""));
+    let status = as_root(survivor, &["endpoint", "status"]);
     assert!(status.contains(", alarm:CORRUPT "), "{status}");
 }

@@ -15,14 +15,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use support::cluster::{Cluster, free_port, wait_until};
-use support::{Member, etcdctl_at, etcdctl_bin, http_request};
+use support::{Member, etcdctl_at, etcdctl_bin, http_request, testing_etcd_rs};
 
 const GOLDEN: &str = "tests/golden/metrics_etcd_3.4.23.txt";
-
-/// Whether the server under test is this crate's (not etcd through `ETCD_TEST_BIN`).
-fn testing_etcd_rs() -> bool {
-    std::env::var_os("ETCD_TEST_BIN").is_none()
-}
 
 /// One sample line of the text exposition.
 struct Sample {

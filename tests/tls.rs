@@ -585,8 +585,12 @@ fn a_cluster_with_peer_tls_replicates() {
     let (ports, initial) = https_cluster_ports(3);
     let mut servers = Vec::new();
     let mut urls = Vec::new();
+    // The leader's corruption check asks the others for their hashes over the peer
+    // URLs, with the peer certificates too.
+    let mut flags = peer_flags(&pki, "member");
+    flags.push("--experimental-corrupt-check-time=1s".to_string());
     for i in 0..3 {
-        let (args, url) = peer_tls_member(&ports, i, "http", &initial, &peer_flags(&pki, "member"));
+        let (args, url) = peer_tls_member(&ports, i, "http", &initial, &flags);
         servers.push(Server::spawn(&pki, &format!("m{i}"), &args));
         urls.push(url);
     }
@@ -595,6 +599,18 @@ fn a_cluster_with_peer_tls_replicates() {
     }
     put(&urls[0], &[], "replicated", "over-tls");
     assert_eq!(get(&urls[2], &[], "replicated"), "over-tls");
+    if support::testing_etcd_rs() {
+        // A few checks' time: none may go without a peer's hash.
+        std::thread::sleep(Duration::from_secs(3));
+        for server in &servers {
+            let log = server.log();
+            assert!(
+                !log.contains("no hash from member"),
+                "{}: a corruption check went without a hash:\n{log}",
+                server.name
+            );
+        }
+    }
 }
 
 #[test]

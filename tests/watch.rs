@@ -367,7 +367,7 @@ fn a_large_revision_reaches_a_fragmenting_watcher_in_several_responses() {
         // etcd 3.4.23 sent these 240 KiB whole in our trials (its sendFragments should
         // split them; we did not find why it does not), so the split is checked only
         // against etcd-rs.
-        if std::env::var_os("ETCD_TEST_BIN").is_none() {
+        if support::testing_etcd_rs() {
             assert!(
                 responses > 1,
                 "240 KiB of events in one response over a 64 KiB limit"

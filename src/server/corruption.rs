@@ -14,9 +14,10 @@
 //!   on existing data compares its hash with every member's it can reach before it
 //!   serves clients, and refuses to start on a difference at the same compacted revision.
 //!
-//! etcd asks its peers over the peer port (`/members/hashkv`); here members in this
-//! process are asked directly and the others over their published client URLs (the
-//! Maintenance service's HashKV), as etcd 3.3 did.
+//! As etcd asks its peers over the peer port (`/members/hashkv`), members in other
+//! processes are asked over theirs (a HashKV query of the peer transport, with the
+//! peer TLS); members in this process directly. So the checks need no client
+//! credentials and go on with auth enabled.
 //!
 //! While CORRUPT is raised, applying a put, delete, txn that writes, compaction, lease
 //! grant or lease revoke fails on every member alike ([`refused_while_corrupt`]), as
@@ -184,25 +185,32 @@ async fn peer_hash(member: &MemberHandle, id: u64, rev: i64) -> Result<HashAt, S
         });
     }
     let urls = member
-        .published_client_urls(id)
-        .ok_or("no published client URL")?;
-    let mut last = "no published client URL".to_string();
+        .members()
+        .into_iter()
+        .find(|m| m.id == id)
+        .map(|m| m.peer_urls)
+        .unwrap_or_default();
+    let query = crate::transport::codec::HashKvQuery {
+        cluster_id: member.identity.cluster_id,
+        revision: rev,
+    };
+    let mut last = "no peer URL".to_string();
     for url in urls {
-        let Some(channel) = member.client_channel(&url).await else {
-            last = format!("cannot reach {url}");
-            continue;
-        };
-        let mut client = pb::maintenance_client::MaintenanceClient::new(channel);
-        match client.hash_kv(pb::HashKvRequest { revision: rev }).await {
-            Ok(response) => {
-                let response = response.into_inner();
+        let asked = crate::transport::network::query_hash_kv(
+            &url,
+            member.peer_tls(),
+            query,
+            member.limits.request_timeout,
+        );
+        match asked.await {
+            Ok(answer) => {
                 return Ok(HashAt {
-                    hash: response.hash,
-                    revision: response.header.map_or(0, |h| h.revision),
-                    compacted: response.compact_revision,
+                    hash: answer.hash,
+                    revision: answer.revision,
+                    compacted: answer.compacted,
                 });
             }
-            Err(status) => last = format!("{url}: {}", status.message()),
+            Err(why) => last = format!("{url}: {why}"),
         }
     }
     Err(last)

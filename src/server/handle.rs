@@ -193,12 +193,15 @@ pub struct MemberHandle {
     channels: Arc<ClientChannels>,
 }
 
-/// gRPC channels to other members' client URLs, each dialed once and then shared.
+/// How this member dials other members besides Raft's messages: gRPC channels to their
+/// client URLs, each dialed once and then shared, and the TLS of both kinds of URL.
 #[derive(Default)]
 struct ClientChannels {
-    /// How `https://` URLs are dialed; unset, they are not (see
+    /// How `https://` client URLs are dialed; unset, they are not (see
     /// [`MemberHandle::dial_client_urls_with`]).
     tls: std::sync::OnceLock<tokio_rustls::TlsConnector>,
+    /// How `https://` peer URLs are dialed (see [`MemberHandle::peer_tls`]).
+    peer_tls: std::sync::OnceLock<tokio_rustls::TlsConnector>,
     open: std::sync::Mutex<std::collections::HashMap<String, tonic::transport::Channel>>,
 }
 
@@ -1027,6 +1030,17 @@ impl MemberHandle {
     /// [`crate::tls::client_dialer`]).
     pub fn dial_client_urls_with(&self, tls: tokio_rustls::TlsConnector) {
         let _ = self.channels.tls.set(tls);
+    }
+
+    /// Dials other members' `https://` peer URLs with `tls` from now on, for the queries
+    /// outside Raft's messages (see [`crate::transport::network::query_hash_kv`]).
+    pub fn dial_peer_urls_with(&self, tls: tokio_rustls::TlsConnector) {
+        let _ = self.channels.peer_tls.set(tls);
+    }
+
+    /// How this member dials `https://` peer URLs, if it can.
+    pub fn peer_tls(&self) -> Option<&tokio_rustls::TlsConnector> {
+        self.channels.peer_tls.get()
     }
 
     /// A gRPC channel to a member's client URL (connected once, then shared); `None`

@@ -124,6 +124,51 @@ impl RunningMember {
     }
 }
 
+/// The peer port's answer to a joining member's query: the cluster's members (JSON),
+/// once known.
+fn members_query(
+    membership: &super::membership::SharedMembership,
+    cluster_id: u64,
+) -> crate::transport::MembersFn {
+    let membership = membership.clone();
+    std::sync::Arc::new(move || {
+        let membership = membership
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (!membership.members.is_empty()).then(|| {
+            super::membership::ClusterInfo {
+                cluster_id,
+                members: membership.members.values().cloned().collect(),
+            }
+            .encode()
+        })
+    })
+}
+
+/// The peer port's answer to the corruption checks' HashKV query: the Applier's HashKV
+/// at the revision asked for, with the member's current revision (as the Maintenance
+/// service's HashKV answers).
+fn hash_kv_query(
+    hasher: Recipient<super::applier::HashKv>,
+    applied: watch::Receiver<super::applier::AppliedState>,
+) -> crate::transport::HashKvFn {
+    Arc::new(move |revision| {
+        let (hasher, applied) = (hasher.clone(), applied.clone());
+        Box::pin(async move {
+            let (hash, _, compacted) = hasher
+                .send(super::applier::HashKv(revision))
+                .await
+                .map_err(|_| "the member is stopping".to_string())?
+                .map_err(|e| e.to_string())?;
+            Ok(crate::transport::codec::HashKvAnswer {
+                hash,
+                revision: applied.borrow().revision,
+                compacted,
+            })
+        })
+    })
+}
+
 /// Starts a member and connects it to `network`. MUST be called inside an actix System.
 pub fn start_member(
     spec: MemberSpec,
@@ -305,26 +350,18 @@ where
             for (listener, tls) in listeners {
                 let counted = counted.clone();
                 let (config, inbound) = (config, raft.clone().recipient());
-                let members: crate::transport::MembersFn = {
-                    let (membership, cluster_id) = (membership.clone(), spec.identity.cluster_id);
-                    std::sync::Arc::new(move || {
-                        let membership = membership
-                            .read()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        (!membership.members.is_empty()).then(|| {
-                            super::membership::ClusterInfo {
-                                cluster_id,
-                                members: membership.members.values().cloned().collect(),
-                            }
-                            .encode()
-                        })
-                    })
+                let queries = crate::transport::PeerQueries {
+                    members: members_query(&membership, spec.identity.cluster_id),
+                    hash_kv: Some(hash_kv_query(
+                        applier.clone().recipient(),
+                        applied_rx.clone(),
+                    )),
                 };
                 peer_tasks.push(runtime.spawn(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
                             crate::transport::serve_member_peer_port(
-                                listener, config, inbound, members, counted, tls,
+                                listener, config, inbound, queries, counted, tls,
                             )
                             .await;
                         }

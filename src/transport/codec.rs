@@ -97,6 +97,8 @@ const KIND_MEMBERS_QUERY: u8 = 6;
 const KIND_MEMBERS: u8 = 7;
 const KIND_PING: u8 = 8;
 const KIND_PONG: u8 = 9;
+const KIND_HASH_KV_QUERY: u8 = 10;
+const KIND_HASH_KV: u8 = 11;
 
 /// Bytes of a message's fixed fields, before context, entries and snapshot.
 const MESSAGE_FIXED_BYTES: usize = 1 + 6 * 8 + 1 + 8;
@@ -199,6 +201,32 @@ pub enum Frame {
     Ping(u64),
     /// The listener's answer to a ping, echoing it.
     Pong(u64),
+    /// A member asks for the listener's HashKV at a revision (the corruption checks;
+    /// etcd's `/members/hashkv` on the peer port).
+    HashKvQuery(HashKvQuery),
+    /// The listener's HashKV.
+    HashKv(HashKvAnswer),
+}
+
+/// A HashKV query: the caller's cluster (the listener refuses any other) and the
+/// revision to hash at (0: the current one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashKvQuery {
+    /// The caller's cluster.
+    pub cluster_id: u64,
+    /// The revision to hash at.
+    pub revision: i64,
+}
+
+/// A member's HashKV, as its Maintenance service answers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashKvAnswer {
+    /// etcd's HashKV of the store up to the revision asked for.
+    pub hash: u32,
+    /// The member's current revision.
+    pub revision: i64,
+    /// Its compacted revision.
+    pub compacted: i64,
 }
 
 /// What a frame header says about the payload that follows.
@@ -246,6 +274,25 @@ pub fn encode_members(json: &[u8], out: &mut Vec<u8>) {
     push_frame(out, |out| {
         out.push(KIND_MEMBERS);
         out.extend_from_slice(json);
+    });
+}
+
+/// Appends a HashKV query frame.
+pub fn encode_hash_kv_query(query: &HashKvQuery, out: &mut Vec<u8>) {
+    push_frame(out, |out| {
+        out.push(KIND_HASH_KV_QUERY);
+        out.extend_from_slice(&query.cluster_id.to_be_bytes());
+        out.extend_from_slice(&query.revision.to_be_bytes());
+    });
+}
+
+/// Appends a HashKV answer frame.
+pub fn encode_hash_kv(answer: &HashKvAnswer, out: &mut Vec<u8>) {
+    push_frame(out, |out| {
+        out.push(KIND_HASH_KV);
+        out.extend_from_slice(&answer.hash.to_be_bytes());
+        out.extend_from_slice(&answer.revision.to_be_bytes());
+        out.extend_from_slice(&answer.compacted.to_be_bytes());
     });
 }
 
@@ -624,6 +671,15 @@ pub fn decode_payload(header: &FrameHeader, payload: &[u8]) -> Result<Frame, Cod
         KIND_MEMBERS => Frame::Members(r.rest().to_vec()),
         KIND_PING => Frame::Ping(r.u64()?),
         KIND_PONG => Frame::Pong(r.u64()?),
+        KIND_HASH_KV_QUERY => Frame::HashKvQuery(HashKvQuery {
+            cluster_id: r.u64()?,
+            revision: r.u64()? as i64,
+        }),
+        KIND_HASH_KV => Frame::HashKv(HashKvAnswer {
+            hash: r.u32()?,
+            revision: r.u64()? as i64,
+            compacted: r.u64()? as i64,
+        }),
         KIND_REFUSE => {
             let reason = r.rest();
             if reason.len() > MAX_REFUSE_REASON_BYTES {

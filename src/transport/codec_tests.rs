@@ -116,6 +116,17 @@ fn control_frames_round_trip() {
     encode_refuse("cluster ID mismatch", &mut bytes);
     encode_ping(u64::MAX - 1, &mut bytes);
     encode_pong(7, &mut bytes);
+    let query = HashKvQuery {
+        cluster_id: 3,
+        revision: -1,
+    };
+    let answer = HashKvAnswer {
+        hash: u32::MAX,
+        revision: i64::MAX,
+        compacted: 0,
+    };
+    encode_hash_kv_query(&query, &mut bytes);
+    encode_hash_kv(&answer, &mut bytes);
     let mut frames = Vec::new();
     let mut rest = &bytes[..];
     while let Some((frame, used)) = decode_frame(rest).unwrap() {
@@ -130,6 +141,8 @@ fn control_frames_round_trip() {
             Frame::Refuse("cluster ID mismatch".into()),
             Frame::Ping(u64::MAX - 1),
             Frame::Pong(7),
+            Frame::HashKvQuery(query),
+            Frame::HashKv(answer),
         ]
     );
 }

@@ -22,8 +22,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
 use super::codec::{
-    CodecError, Frame, HEADER_BYTES, Hello, Reassembler, decode_header, decode_payload,
-    encode_pong, encode_refuse, encode_welcome,
+    CodecError, Frame, HEADER_BYTES, HashKvAnswer, HashKvQuery, Hello, Reassembler, decode_header,
+    decode_payload, encode_hash_kv, encode_pong, encode_refuse, encode_welcome,
 };
 use super::network::{PeerStream, TransportConfig, WRITE_TIMEOUT};
 use crate::metrics::actors::Mailbox;
@@ -161,6 +161,34 @@ impl Shared {
 /// What a listener answers a members query with (JSON bytes), if it knows.
 pub type MembersFn = Arc<dyn Fn() -> Option<Vec<u8>> + Send + Sync>;
 
+/// The member's HashKV at a revision, or why it has none (etcd's error text).
+pub type HashKvFn = Arc<
+    dyn Fn(i64) -> std::pin::Pin<Box<dyn Future<Output = Result<HashKvAnswer, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// What a member's peer port answers besides Raft's messages, each on a connection of
+/// its own with no hello: a joining member's members query, and the corruption checks'
+/// HashKV queries (etcd's `/members` and `/members/hashkv` peer endpoints). Both are
+/// refused while unset.
+#[derive(Clone)]
+pub struct PeerQueries {
+    /// The cluster's members.
+    pub members: MembersFn,
+    /// The member's HashKV.
+    pub hash_kv: Option<HashKvFn>,
+}
+
+impl Default for PeerQueries {
+    fn default() -> PeerQueries {
+        PeerQueries {
+            members: Arc::new(|| None),
+            hash_kv: None,
+        }
+    }
+}
+
 /// Serves the peer port on `listener`, delivering each message to `inbound` (the
 /// RaftNode). MUST run on a tokio runtime (the connections are spawned on it). Runs until
 /// the future is dropped (abort the task that runs it): the connections are tasks of a
@@ -171,7 +199,8 @@ pub async fn serve_peer_port(
     inbound: Recipient<Inbound>,
 ) {
     let counted = PeerPortMetrics::default();
-    serve_member_peer_port(listener, config, inbound, Arc::new(|| None), counted, None).await;
+    let queries = PeerQueries::default();
+    serve_member_peer_port(listener, config, inbound, queries, counted, None).await;
 }
 
 /// What a member's peer port counts: bytes received and pongs sent per peer, and the
@@ -184,14 +213,14 @@ pub struct PeerPortMetrics {
     pub inbound: Mailbox,
 }
 
-/// [`serve_peer_port`], answering members queries with what `members` says, and counting
+/// [`serve_peer_port`], answering the queries of `queries`, and counting
 /// into `metrics`. With `tls` (an `https://` peer URL), every connection is TLS: its
 /// handshake, in the connection's own task, must end within [`HELLO_TIMEOUT`].
 pub async fn serve_member_peer_port(
     listener: TcpListener,
     config: TransportConfig,
     inbound: Recipient<Inbound>,
-    members: MembersFn,
+    queries: PeerQueries,
     metrics: PeerPortMetrics,
     tls: Option<crate::tls::PeerAcceptor>,
 ) {
@@ -218,7 +247,7 @@ pub async fn serve_member_peer_port(
             address,
             inbound: inbound.clone(),
             shared: shared.clone(),
-            members: members.clone(),
+            queries: queries.clone(),
             metrics: metrics.clone(),
             tls: tls.clone(),
         };
@@ -232,7 +261,7 @@ struct Connection {
     address: SocketAddr,
     inbound: Recipient<Inbound>,
     shared: Arc<Shared>,
-    members: MembersFn,
+    queries: PeerQueries,
     metrics: PeerPortMetrics,
     tls: Option<crate::tls::PeerAcceptor>,
 }
@@ -263,6 +292,9 @@ impl Connection {
         let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut reader)).await {
             Ok(Ok(Some(Frame::Hello(hello)))) => hello,
             Ok(Ok(Some(Frame::MembersQuery))) => return self.answer_members(write).await,
+            Ok(Ok(Some(Frame::HashKvQuery(query)))) => {
+                return self.answer_hash_kv(query, write).await;
+            }
             Ok(Ok(None)) => return,
             Ok(Ok(Some(_))) => return self.log("the first frame is not a hello"),
             Ok(Err(e)) => return self.log(&e.to_string()),
@@ -322,7 +354,7 @@ impl Connection {
     /// Answers a joining member's query with the cluster's members.
     async fn answer_members(&self, mut write: WriteHalf<PeerStream>) {
         let mut answer = Vec::new();
-        match (self.members)() {
+        match (self.queries.members)() {
             Some(json) if json.len() < super::codec::MAX_FRAME_PAYLOAD_BYTES => {
                 super::codec::encode_members(&json, &mut answer);
             }
@@ -330,6 +362,27 @@ impl Connection {
                 "this member does not know the cluster's members yet",
                 &mut answer,
             ),
+        }
+        let _ = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&answer)).await;
+    }
+
+    /// Answers a HashKV query of a member of this cluster. The hash may take a while (it
+    /// reads the whole store): the caller bounds how long it waits.
+    async fn answer_hash_kv(&self, query: HashKvQuery, mut write: WriteHalf<PeerStream>) {
+        let mut answer = Vec::new();
+        match &self.queries.hash_kv {
+            _ if query.cluster_id != self.config.cluster_id => encode_refuse(
+                &format!(
+                    "cluster ID mismatch: {:x}, not {:x}",
+                    query.cluster_id, self.config.cluster_id
+                ),
+                &mut answer,
+            ),
+            None => encode_refuse("this member answers no HashKV", &mut answer),
+            Some(hash_kv) => match hash_kv(query.revision).await {
+                Ok(hash) => encode_hash_kv(&hash, &mut answer),
+                Err(why) => encode_refuse(&why, &mut answer),
+            },
         }
         let _ = tokio::time::timeout(WRITE_TIMEOUT, write.write_all(&answer)).await;
     }

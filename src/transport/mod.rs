@@ -48,7 +48,9 @@ pub mod listener;
 pub mod network;
 mod peer_writer;
 
-pub use listener::{MembersFn, PeerPortMetrics, serve_member_peer_port, serve_peer_port};
+pub use listener::{
+    HashKvFn, MembersFn, PeerPortMetrics, PeerQueries, serve_member_peer_port, serve_peer_port,
+};
 pub use network::{NetworkTransport, PeerReports, PeerStats, TransportConfig, TransportError};
 
 #[cfg(test)]

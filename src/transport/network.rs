@@ -216,6 +216,35 @@ pub async fn query_members(
         .map_err(|_| format!("no answer from {address} in time"))?
 }
 
+/// Asks the member at peer URL `url` for its HashKV at `query.revision` (the
+/// corruption checks), waiting at most `patience` for the answer; `Err` says why there
+/// is none (its refusal, e.g. etcd's compacted-revision error, or no connection).
+pub async fn query_hash_kv(
+    url: &str,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    query: super::codec::HashKvQuery,
+    patience: Duration,
+) -> Result<super::codec::HashKvAnswer, String> {
+    use tokio::io::AsyncWriteExt;
+    let target = peer_target(url).map_err(|e| e.to_string())?;
+    let address = target.address.clone();
+    let exchange = async {
+        let mut stream = dial(&target, tls).await?;
+        let mut bytes = Vec::new();
+        super::codec::encode_hash_kv_query(&query, &mut bytes);
+        stream.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        match super::listener::read_frame(&mut stream).await {
+            Ok(Some(super::codec::Frame::HashKv(answer))) => Ok(answer),
+            Ok(Some(super::codec::Frame::Refuse(why))) => Err(why),
+            Ok(_) => Err("unexpected answer".to_string()),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    tokio::time::timeout(patience, exchange)
+        .await
+        .map_err(|_| format!("no answer from {address} in time"))?
+}
+
 /// What the RaftNode needs to hear from the transport. Cheap to clone; all clones share
 /// the same state.
 #[derive(Clone, Debug, Default)]

@@ -557,7 +557,7 @@ async fn pings_time_the_round_trip_and_bytes_are_counted_on_both_sides() {
         listener,
         config,
         inbound,
-        Arc::new(|| None),
+        PeerQueries::default(),
         at_two.clone(),
         None,
     ));

@@ -48,6 +48,11 @@ pub fn server_bin() -> PathBuf {
     }
 }
 
+/// Whether the server under test is this crate's (not etcd through `ETCD_TEST_BIN`).
+pub fn testing_etcd_rs() -> bool {
+    std::env::var_os("ETCD_TEST_BIN").is_none()
+}
+
 /// The `etcdctl` used to drive the member.
 pub fn etcdctl_bin() -> PathBuf {
     std::env::var_os("ETCDCTL_BIN").map_or_else(|| PathBuf::from("etcdctl"), PathBuf::from)
