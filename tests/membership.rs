@@ -8,7 +8,7 @@
 mod support;
 
 use support::cluster::{Cluster, free_port, wait_until};
-use support::etcdctl_at;
+use support::{etcdctl_at, http_request};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -145,6 +145,43 @@ fn add_a_learner_join_promote_remove_and_restart() {
     assert_eq!(
         error_line(&linearizable),
         "Error: etcdserver: rpc not supported for learner"
+    );
+    // So does its JSON gateway, which etcd's calls the member's gRPC port through.
+    let learner_addr = url(&cluster, joined)
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the learner's client address");
+    let gateway = |path: &str, body: &str| {
+        let answer = http_request(learner_addr, "POST", path, body).expect("the gateway answers");
+        (answer.status, answer.body)
+    };
+    let refusal = r#"{"error":"etcdserver: rpc not supported for learner","message":"etcdserver: rpc not supported for learner","code":14}"#;
+    assert_eq!(
+        gateway("/v3/kv/put", r#"{"key":"dmlh","value":"bGVhcm5lcg=="}"#),
+        (503, refusal.to_string())
+    );
+    assert_eq!(
+        gateway("/v3/kv/range", r#"{"key":"azE="}"#),
+        (503, refusal.to_string())
+    );
+    assert_eq!(
+        gateway("/v3/lease/grant", r#"{"TTL":"60"}"#),
+        (503, refusal.to_string())
+    );
+    let (status, read) = gateway("/v3/kv/range", r#"{"key":"azE=","serializable":true}"#);
+    assert!(
+        status == 200 && read.contains(r#""value":"djE=""#),
+        "{status} {read}"
+    );
+    let (status, _) = gateway("/v3/maintenance/status", "{}");
+    assert_eq!(status, 200);
+    assert_eq!(
+        gateway("/v3/watch", r#"{"create_request":{"key":"azE="}}"#),
+        (
+            503,
+            r#"{"error":{"grpc_code":14,"http_code":503,"message":"etcdserver: rpc not supported for learner","http_status":"Service Unavailable"}}"#
+                .to_string()
+        )
     );
 
     // Promote it once it is in sync.

@@ -305,6 +305,11 @@ async fn answer(
     max: usize,
 ) -> Result<String, Status> {
     let fields = request_fields(body).map_err(Status::invalid_argument)?;
+    // etcd's gateway calls its member's gRPC port, which refuses a learner's calls
+    // (Range checks itself: a serializable one is served).
+    if !matches!(call, Call::Range | Call::Status) && member.status().is_learner {
+        return Err(super::learner::not_supported());
+    }
     match call {
         Call::Range => {
             let r = request(kv::range_request(&fields), max, metadata)?;

@@ -93,6 +93,10 @@ pub async fn serve_stream(
     payload: Payload,
 ) -> HttpResponse {
     let member = member.get_ref().clone();
+    // A learner serves no stream (etcd's stream interceptor refuses them all).
+    if member.status().is_learner {
+        return first_failure(&crate::api::learner::not_supported());
+    }
     let message_bytes_max = member.limits.max_request_bytes + GRPC_OVERHEAD_BYTES;
     let body = BodyReader::new(
         payload,
