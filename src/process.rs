@@ -147,6 +147,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
                     max_concurrent_streams: config.max_concurrent_streams,
                     grpc_keepalive_interval: config.grpc_keepalive_interval,
                     grpc_keepalive_timeout: config.grpc_keepalive_timeout,
+                    strict_reconfig_check: config.strict_reconfig_check,
                 },
                 watch_progress_interval: config.experimental_watch_progress_notify_interval,
                 snapshot_count: config.snapshot_count,

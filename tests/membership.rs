@@ -252,3 +252,24 @@ fn a_voter_is_not_removed_when_the_rest_would_lose_quorum() {
     let refused = etcdctl_at(&cluster.url(0), &["member", "remove", &id], b"");
     assert_eq!(error_line(&refused), "Error: etcdserver: unhealthy cluster");
 }
+
+/// With `--strict-reconfig-check=false` the same removal is made, as etcd makes it: the
+/// operator chose to skip the check (the cluster is then left without a quorum until the
+/// stopped member returns).
+#[test]
+fn without_the_strict_check_the_voter_is_removed() {
+    let mut cluster = Cluster::start_with(
+        3,
+        "membership-unchecked",
+        &["--strict-reconfig-check=false"],
+    );
+    let status = stdout(&etcdctl_at(&cluster.url(1), &["endpoint", "status"], b""));
+    let id = status.split(", ").nth(1).expect("member id").to_string();
+    cluster.members[2].kill();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let removed = etcdctl_at(&cluster.url(0), &["member", "remove", &id], b"");
+    assert!(
+        stdout(&removed).starts_with(&format!("Member {id:>16} removed from cluster ")),
+        "{removed:?}"
+    );
+}

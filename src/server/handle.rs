@@ -46,7 +46,7 @@ pub struct MemberInfo {
     pub is_learner: bool,
 }
 
-/// Request limits (etcd's flags).
+/// Request limits and checks (etcd's flags).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// --max-request-bytes.
@@ -64,6 +64,10 @@ pub struct Limits {
     /// --grpc-keepalive-timeout: how long the server waits for that ping's answer
     /// before closing the connection.
     pub grpc_keepalive_timeout: Duration,
+    /// --strict-reconfig-check: refuse membership changes while too few members are
+    /// started or connected to keep a quorum (etcd's default); false skips those checks,
+    /// as etcd does.
+    pub strict_reconfig_check: bool,
 }
 
 /// Why a request failed, before conversion to a gRPC status or an HTTP answer.
@@ -469,7 +473,7 @@ impl MemberHandle {
         if (learner as f64) < view.leader_match as f64 * LEARNER_READY_PERCENT {
             return Err(MembershipError::LearnerNotReady.into());
         }
-        if !self.ready_to_add_voter() {
+        if self.limits.strict_reconfig_check && !self.ready_to_add_voter() {
             return Err(MembershipError::NotEnoughStarted.into());
         }
         self.change_membership(ChangeKind::Promote, member).await
@@ -522,6 +526,9 @@ impl MemberHandle {
     /// started members, and any member the leader connected to every voter.
     async fn may_add_member(&self, is_learner: bool) -> Result<(), ApiError> {
         use super::membership::MembershipError;
+        if !self.limits.strict_reconfig_check {
+            return Ok(());
+        }
         if !is_learner && !self.ready_to_add_voter() {
             return Err(MembershipError::NotEnoughStarted.into());
         }
@@ -540,6 +547,9 @@ impl MemberHandle {
     /// and unless the voter is down already, the connected ones without it too.
     async fn may_remove_voter(&self, id: u64) -> Result<(), ApiError> {
         use super::membership::MembershipError;
+        if !self.limits.strict_reconfig_check {
+            return Ok(());
+        }
         let voters: Vec<u64> = self.read_membership().voters().collect();
         let left: Vec<u64> = voters.iter().copied().filter(|v| *v != id).collect();
         let started = left.iter().filter(|v| self.started(**v)).count();
