@@ -38,6 +38,8 @@ pub struct PlannedMember {
     pub metrics_listen: Vec<SocketAddr>,
     /// The corruption checks it runs.
     pub corruption: crate::server::corruption::CorruptionChecks,
+    /// --auto-compaction-mode and --auto-compaction-retention.
+    pub auto_compaction: crate::config::AutoCompaction,
 }
 
 /// How the members of this process reach their peers.
@@ -168,6 +170,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
             peer_https: https_flags(&config.listen_peer_urls),
             peer_tls: crate::tls::peer_tls(config, &provider).map_err(tls_error)?,
             metrics_listen: listen_addresses(&config.listen_metrics_urls)?,
+            auto_compaction: config.auto_compaction().map_err(config_error)?,
             corruption: crate::server::corruption::CorruptionChecks {
                 initial: config.experimental_initial_corrupt_check,
                 interval: Some(config.experimental_corrupt_check_time).filter(|t| !t.is_zero()),
@@ -474,6 +477,11 @@ impl Launcher {
         }
         if let Some(tls) = &planned.peer_tls {
             member.handle.dial_peer_urls_with(tls.connector.clone());
+        }
+        if planned.auto_compaction != crate::config::AutoCompaction::Disabled {
+            let compactor =
+                crate::server::compactor::run(member.handle.clone(), planned.auto_compaction);
+            member.add_task(self.api.spawn(compactor));
         }
         if let Some(interval) = planned.corruption.interval {
             let monitor = crate::server::corruption::monitor(member.handle.clone(), interval);

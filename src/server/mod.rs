@@ -13,6 +13,7 @@
 //! - [`corruption`]: the corruption checks (members compare their HashKV; CORRUPT).
 
 pub mod applier;
+pub mod compactor;
 pub mod convert;
 pub mod corruption;
 pub mod handle;
