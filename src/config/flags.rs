@@ -3,6 +3,9 @@
 //!
 //! A flag is one of:
 //! - [`Support::Implemented`]: it sets a typed field of [`MemberConfig`](super::MemberConfig).
+//! - [`Support::Validated`]: read and checked as etcd reads it (a bad value stops
+//!   start-up with etcd's message) and kept in its field, but without effect in etcd-rs:
+//!   a warning names it when it is set to anything but etcd's default.
 //! - [`Support::Accepted`]: accepted (so existing command lines and config files still
 //!   start), and a warning names it when it is set to anything but etcd's default.
 //! - [`Support::Refused`]: setting it to anything but etcd's default stops start-up with an
@@ -81,6 +84,9 @@ pub struct Refusal {
 pub enum Support {
     /// Sets a typed field of the member configuration.
     Implemented,
+    /// Sets its field, as etcd validates it, but has no effect; warned about when set to
+    /// a value other than etcd's default.
+    Validated,
     /// Accepted; warned about when set to a value other than etcd's default.
     Accepted,
     /// Refused when set to a value other than etcd's default.
@@ -117,7 +123,14 @@ impl FlagSpec {
     }
 }
 
-use Support::{Accepted, EtcdIgnored, Implemented, Refused};
+impl Support {
+    /// Whether the flag's value is read into its field of the member configuration.
+    pub fn sets_field(self) -> bool {
+        matches!(self, Support::Implemented | Support::Validated)
+    }
+}
+
+use Support::{Accepted, EtcdIgnored, Implemented, Refused, Validated};
 use ValueType as T;
 
 const fn f(
@@ -163,15 +176,15 @@ pub const FLAGS: &[FlagSpec] = &[
         true,
     ),
     f("listen-metrics-urls", Implemented, T::Urls, "", true),
-    f("max-snapshots", Implemented, T::Uint, "5", true),
-    f("max-wals", Implemented, T::Uint, "5", true),
+    f("max-snapshots", Validated, T::Uint, "5", true),
+    f("max-wals", Validated, T::Uint, "5", true),
     f("name", Implemented, T::String, "default", true),
     f("snapshot-count", Implemented, T::Uint64, "100000", true),
     f("heartbeat-interval", Implemented, T::Uint, "100", true),
     f("election-timeout", Implemented, T::Uint, "1000", true),
     f(
         "initial-election-tick-advance",
-        Implemented,
+        Validated,
         T::Bool,
         "true",
         true,
@@ -340,19 +353,13 @@ pub const FLAGS: &[FlagSpec] = &[
         false,
     ),
     f("cors", Implemented, T::UrlsOrStar, "*", true),
-    f("host-whitelist", Implemented, T::UniqueStrings, "*", true),
+    f("host-whitelist", Validated, T::UniqueStrings, "*", true),
     // logging
-    f("logger", Implemented, T::String, "capnslog", true),
+    f("logger", Validated, T::String, "capnslog", true),
     f("log-output", Accepted, T::UniqueStrings, "default", true),
-    f(
-        "log-outputs",
-        Implemented,
-        T::UniqueStrings,
-        "default",
-        true,
-    ),
+    f("log-outputs", Validated, T::UniqueStrings, "default", true),
     f("debug", Implemented, T::Bool, "false", true),
-    f("log-level", Implemented, T::String, "info", true),
+    f("log-level", Validated, T::String, "info", true),
     f("log-package-levels", Accepted, T::String, "", true),
     // version
     f("version", Implemented, T::Bool, "false", false),
@@ -370,13 +377,13 @@ pub const FLAGS: &[FlagSpec] = &[
         "periodic",
         true,
     ),
-    f("enable-pprof", Implemented, T::Bool, "false", true),
+    f("enable-pprof", Validated, T::Bool, "false", true),
     f("metrics", Implemented, T::String, "basic", true),
     // auth
     f("auth-token", Implemented, T::String, "simple", true),
     f("bcrypt-cost", Implemented, T::Uint, "10", true),
     f("auth-token-ttl", Implemented, T::Uint, "300", true),
-    f("enable-grpc-gateway", Implemented, T::Bool, "true", true),
+    f("enable-grpc-gateway", Validated, T::Bool, "true", true),
     // experimental
     f(
         "experimental-initial-corrupt-check",
@@ -416,7 +423,7 @@ pub const FLAGS: &[FlagSpec] = &[
     ),
     f(
         "experimental-compaction-batch-limit",
-        Implemented,
+        Validated,
         T::Int,
         "0",
         true,
@@ -430,13 +437,13 @@ pub const FLAGS: &[FlagSpec] = &[
     ),
     f(
         "experimental-warning-apply-duration",
-        Implemented,
+        Validated,
         T::Duration,
         "100ms",
         true,
     ),
     // unsafe
-    f("unsafe-no-fsync", Implemented, T::Bool, "false", true),
+    f("unsafe-no-fsync", Validated, T::Bool, "false", true),
     f(
         "force-new-cluster",
         Refused(Refusal {
@@ -490,6 +497,7 @@ pub fn usage() -> String {
         }
         match spec.support {
             Support::Accepted => line.push_str(" [accepted, not implemented yet]"),
+            Support::Validated => line.push_str(" [checked, but no effect in etcd-rs]"),
             Support::Refused(r) => {
                 line.push_str(&format!(
                     " [{} not implemented yet: refused if set]",

@@ -107,7 +107,7 @@ pub(crate) fn build(settings: Settings, mode: Mode) -> Result<Parsed, ConfigErro
         compaction_mode: "periodic".to_string(),
     };
     for (spec, value, _) in settings.values.values() {
-        if spec.support == Support::Implemented {
+        if spec.support.sets_field() {
             apply(&mut p, spec.name, value.clone());
         }
     }
@@ -159,6 +159,14 @@ fn refuse_and_warn(settings: &Settings, warnings: &mut Vec<String>) -> Result<()
                     spec.name
                 ),
             }),
+            Support::Validated => warnings.push(format!(
+                "etcd-rs: {} has no effect in etcd-rs; ignoring it",
+                match origin {
+                    Origin::Flag => format!("flag --{}", spec.name),
+                    Origin::Env(key) => format!("flag --{} (from {key})", spec.name),
+                    Origin::File => format!("config-file key {}", spec.name),
+                }
+            )),
             Support::Implemented | Support::EtcdIgnored => {}
         }
     }
@@ -540,7 +548,7 @@ mod tests {
     fn implemented_defaults_match_member_config_default() {
         let mut settings = Settings::default();
         for spec in flags::FLAGS {
-            if spec.support == Support::Implemented {
+            if spec.support.sets_field() {
                 settings.set(spec, spec.default_value(), Origin::Flag);
             }
         }

@@ -380,7 +380,7 @@ fn transport_security_sections_set_the_tls_flags() {
 #[test]
 fn every_implemented_flag_has_a_case() {
     for spec in FLAGS {
-        if spec.support == Support::Implemented && !matches!(spec.name, "config-file" | "version") {
+        if spec.support.sets_field() && !matches!(spec.name, "config-file" | "version") {
             assert!(
                 IMPLEMENTED.iter().any(|(n, ..)| *n == spec.name)
                     || TLS_FLAGS.iter().any(|(n, ..)| *n == spec.name),
@@ -1005,4 +1005,31 @@ fn the_three_member_examples_form_one_cluster() {
         assert_eq!(c.member_id(), Ok(NodeId(id)));
         assert_eq!(c.cluster_id(), Ok(ClusterId(15_960_704_571_219_602_293)));
     }
+}
+
+/// Flags etcd-rs reads and checks as etcd does but that change nothing here: set to a
+/// non-default value they warn, their bad values are still refused with etcd's message.
+#[test]
+fn flags_without_effect_warn_when_set() {
+    let p = ok(&["--unsafe-no-fsync=true"], &[]);
+    assert!(p.config.unsafe_no_fsync);
+    assert_eq!(
+        p.warnings,
+        vec!["etcd-rs: flag --unsafe-no-fsync has no effect in etcd-rs; ignoring it"]
+    );
+    let p = ok(&[], &[("ETCD_LOG_LEVEL", "debug")]);
+    assert_eq!(
+        p.warnings,
+        vec![
+            "etcd-rs: flag --log-level (from ETCD_LOG_LEVEL) has no effect in etcd-rs; ignoring it"
+        ]
+    );
+    let p = yaml_ok("max-wals: 9\n");
+    assert_eq!(
+        p.warnings,
+        vec!["etcd-rs: config-file key max-wals has no effect in etcd-rs; ignoring it"]
+    );
+    // At etcd's default, nothing is said.
+    assert!(ok(&["--logger=capnslog"], &[]).warnings.is_empty());
+    assert!(parse(&args(&["--logger=foo"]), &env(&[])).is_err());
 }
