@@ -203,6 +203,7 @@ pub fn plan_process(config: &MemberConfig) -> Result<PlannedMember, RunError> {
         Ok(bytes) => serde_json::from_slice::<StoredIdentity>(&bytes)
             .map_err(|e| RunError::Config(format!("{} is damaged: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            import_etcd_backend(config, planned.spec.join)?;
             let identity = if planned.spec.join {
                 let tls = planned.peer_tls.as_ref().map(|t| &t.connector);
                 let (identity, members) = join_cluster(config, tls)?;
@@ -222,6 +223,63 @@ pub fn plan_process(config: &MemberConfig) -> Result<PlannedMember, RunError> {
     planned.spec.identity.member_id = identity.member_id;
     planned.spec.identity.cluster_id = identity.cluster_id;
     Ok(planned)
+}
+
+/// On a member's first start on a data dir that `etcdctl snapshot restore` made: etcd's
+/// backend becomes this member's store, which then starts a new cluster from the flags,
+/// as etcd starts on a restored data dir (see [`crate::snapshot::import`]).
+fn import_etcd_backend(config: &MemberConfig, join: bool) -> Result<(), RunError> {
+    use crate::snapshot::import::{self, ImportError};
+    let dir = &config.data_dir;
+    let restored = dir.join(import::RESTORED_DB).is_file()
+        || dir.join(import::MOVED_ETCD_DIR).join("snap/db").is_file();
+    if !restored {
+        return Ok(());
+    }
+    if join {
+        return Err(RunError::Config(format!(
+            "{} holds a restored etcd snapshot: start its member with --initial-cluster-state new, as etcd starts restored members",
+            dir.display()
+        )));
+    }
+    let outcome = import::import_restored(dir, |db| {
+        let store = crate::storage::MemberStore::open(dir)
+            .map_err(|e| ImportError::Store(e.to_string()))?;
+        let mut backend = store.mvcc_backend();
+        let imported = import::import(db, &mut backend)?;
+        store
+            .sync()
+            .map_err(|e| ImportError::Store(e.to_string()))?;
+        Ok(imported)
+    })
+    .map_err(|e| {
+        RunError::Config(format!(
+            "cannot import the etcd snapshot restored in {}: {e}",
+            dir.display()
+        ))
+    })?;
+    if let Some((imported, db)) = outcome {
+        let compacted = imported
+            .compacted
+            .map_or(String::new(), |rev| format!(", compacted at {rev}"));
+        eprintln!(
+            "etcd-rs: imported etcd's backend {}: {} records up to revision {}{compacted}, {} leases, {} users and {} roles (auth {}), {} alarms; etcd's restored files stay in {}",
+            db.display(),
+            imported.records,
+            imported.revision,
+            imported.leases,
+            imported.users,
+            imported.roles,
+            if imported.auth_enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            imported.alarms,
+            dir.join(import::MOVED_ETCD_DIR).display()
+        );
+    }
+    Ok(())
 }
 
 fn store_identity(

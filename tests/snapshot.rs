@@ -2,7 +2,10 @@
 //! `etcdctl snapshot status` reads as a bbolt database (it runs bbolt's consistency
 //! check), and `etcdctl snapshot restore` turns into a data dir on which etcd itself
 //! (Debian's etcd-server, `/usr/bin/etcd`) serves the same keys, revision and leases: a
-//! way from etcd-rs to etcd. Also passes with `ETCD_TEST_BIN=/usr/bin/etcd`.
+//! way from etcd-rs to etcd. The other way too: a snapshot saved from etcd and restored
+//! with `etcdctl snapshot restore` is a data dir the server under test starts on, with
+//! etcd's keys, revision, history, leases and users. Also passes with
+//! `ETCD_TEST_BIN=/usr/bin/etcd`.
 
 mod support;
 
@@ -300,4 +303,357 @@ fn a_snapshot_taken_during_writes_is_one_revision() {
         writing.store(false, std::sync::atomic::Ordering::Relaxed);
         assert!(started.elapsed() < Duration::from_secs(120));
     });
+}
+
+/// A server process of the etcd -> etcd-rs test, its output in a log file: SIGKILLed on
+/// drop, its log tail printed then if the test is failing.
+struct Proc {
+    child: Option<Child>,
+    what: String,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// Runs `bin` with `args`, its output appended to `log`.
+    fn spawn(what: &str, bin: &Path, args: &[String], log: PathBuf) -> Proc {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log handle"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        Proc {
+            child: Some(child),
+            what: what.to_string(),
+            log,
+        }
+    }
+
+    /// Waits until the process answers `/health` on `client_port`; panics with its log
+    /// tail if it exits first or is not healthy within `support::START_TIMEOUT`.
+    fn wait_healthy(&mut self, client_port: u16) {
+        let deadline = Instant::now() + support::START_TIMEOUT;
+        while !healthy(client_port) {
+            let child = self.child.as_mut().expect("running");
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                panic!(
+                    "{} exited with {status} before it was healthy; log tail:\n{}",
+                    self.what,
+                    self.log_tail()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not healthy within {:?}; log tail:\n{}",
+                self.what,
+                support::START_TIMEOUT,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if std::thread::panicking() {
+                eprintln!("--- log tail of {} ---\n{}", self.what, self.log_tail());
+            }
+        }
+    }
+}
+
+/// A fresh directory under the temp dir, removed on drop unless the test fails.
+struct TestDir(PathBuf);
+
+impl TestDir {
+    fn new(name: &str) -> TestDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir =
+            std::env::temp_dir().join(format!("etcd-rs-{name}-{}-{nanos}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test dir");
+        TestDir(dir)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept the test dir {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// etcdctl's stdout and stderr, for failure messages.
+fn shown(output: &std::process::Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The flags of member `m` of a one-member cluster with token `tok` on these ports
+/// (those of `etcdctl snapshot restore` plus the listen and client URLs).
+fn member_flags(data_dir: &Path, client_port: u16, peer_port: u16) -> Vec<String> {
+    let client_url = format!("http://127.0.0.1:{client_port}");
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    [
+        "--data-dir",
+        data_dir.to_str().expect("utf-8 path"),
+        "--name",
+        "m",
+        "--initial-cluster",
+        &format!("m={peer_url}"),
+        "--initial-cluster-token",
+        "tok",
+        "--initial-advertise-peer-urls",
+        &peer_url,
+        "--listen-peer-urls",
+        &peer_url,
+        "--listen-client-urls",
+        &client_url,
+        "--advertise-client-urls",
+        &client_url,
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The way an operator migrates from etcd: `etcdctl snapshot save` from a running etcd
+/// 3.4, `etcdctl snapshot restore` into a new data dir, and the server under test started
+/// on that data dir with the flags the restore was given. It serves the keys, the
+/// revision, the compacted history, the lease and the users, roles and enabled auth.
+#[test]
+fn an_etcd_snapshot_restored_with_etcdctl_starts_etcd_rs_with_its_keys_leases_and_users() {
+    let dir = TestDir::new("etcd-import");
+    // The source: etcd 3.4 itself, whatever the server under test is.
+    let (source_client, source_peer) = (free_port(), free_port());
+    let source_url = format!("http://127.0.0.1:{source_client}");
+    let mut source = Proc::spawn(
+        "the source etcd",
+        &etcd_bin(),
+        &member_flags(&dir.0.join("source"), source_client, source_peer),
+        dir.0.join("source.log"),
+    );
+    source.wait_healthy(source_client);
+    let at = |url: &str, args: &[&str]| etcdctl_at(url, args, b"");
+    let ok_at = |url: &str, args: &[&str]| {
+        let output = at(url, args);
+        assert!(
+            output.status.success(),
+            "etcdctl {args:?} at {url}: {}",
+            shown(&output)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let on_source = |args: &[&str]| ok_at(&source_url, args);
+
+    for i in 0..10 {
+        on_source(&["put", &format!("k{i}"), &format!("v{i}")]);
+    }
+    // The revision of `k9`, the last before `k1` is rewritten: the compaction's.
+    let compacted = json_number(&on_source(&["get", "k9", "-w", "json"]), "mod_revision");
+    on_source(&["put", "k1", "v1b"]);
+    let granted = on_source(&["lease", "grant", "600"]);
+    let lease_id = granted
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("a lease id in {granted:?}"))
+        .to_string();
+    on_source(&["put", "leased", "lv", &format!("--lease={lease_id}")]);
+    assert_eq!(
+        on_source(&["compaction", "--physical", &compacted.to_string()]),
+        format!("compacted revision {compacted}\n")
+    );
+    for args in [
+        &["user", "add", "root:rootpw"][..],
+        &["user", "add", "alice:alicepw"],
+        &["role", "add", "reader"],
+        &[
+            "role",
+            "grant-permission",
+            "reader",
+            "read",
+            "k",
+            "--prefix",
+        ],
+        &["user", "grant-role", "alice", "reader"],
+        &["auth", "enable"],
+    ] {
+        on_source(args);
+    }
+    fn as_root<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [&["--user=root:rootpw"][..], args].concat()
+    }
+    let revision = json_number(
+        &on_source(&as_root(&["endpoint", "status", "-w", "json"])),
+        "revision",
+    );
+    let file = dir.0.join("etcd.db");
+    let file_arg = file.to_str().expect("utf-8 path");
+    on_source(&as_root(&["snapshot", "save", file_arg]));
+    drop(source);
+
+    // Restore into a new data dir, for a member on new ports.
+    let (client_port, peer_port) = (free_port(), free_port());
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    let data_dir = dir.0.join("restored");
+    ok_at(
+        &source_url,
+        &[
+            "snapshot",
+            "restore",
+            file_arg,
+            "--data-dir",
+            data_dir.to_str().expect("utf-8 path"),
+            "--name",
+            "m",
+            "--initial-cluster",
+            &format!("m={peer_url}"),
+            "--initial-cluster-token",
+            "tok",
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ],
+    );
+    let bin = support::server_bin();
+    let mut server = Proc::spawn(
+        &format!("the server under test ({})", bin.display()),
+        &bin,
+        &member_flags(&data_dir, client_port, peer_port),
+        dir.0.join("server.log"),
+    );
+    server.wait_healthy(client_port);
+    let url = format!("http://127.0.0.1:{client_port}");
+    let run = |args: &[&str]| at(&url, args);
+    let ok = |args: &[&str]| ok_at(&url, args);
+    // etcdctl `args` succeeds and prints exactly `want`.
+    let says = |args: &[&str], want: &str| {
+        let output = run(args);
+        assert!(
+            output.status.success() && output.stdout == want.as_bytes(),
+            "etcdctl {args:?} should print {want:?}: {}",
+            shown(&output)
+        );
+    };
+    // etcdctl `args` fails and its stderr has `error`.
+    let fails = |args: &[&str], error: &str, why: &str| {
+        let output = run(args);
+        assert!(
+            !output.status.success() && String::from_utf8_lossy(&output.stderr).contains(error),
+            "etcdctl {args:?} should fail with {error:?} ({why}): {}",
+            shown(&output)
+        );
+    };
+
+    // The keys, at the revision etcd had.
+    let mut expected = String::new();
+    for i in 0..10 {
+        let value = if i == 1 { "v1b" } else { &format!("v{i}") };
+        expected.push_str(&format!("k{i}\n{value}\n"));
+    }
+    says(&as_root(&["get", "k", "--prefix"]), &expected);
+    let status = ok(&as_root(&["endpoint", "status", "-w", "json"]));
+    assert_eq!(
+        json_number(&status, "revision"),
+        revision,
+        "the revision etcd had when the snapshot was saved: {status}"
+    );
+    let k1 = ok(&as_root(&["get", "k1", "-w", "json"]));
+    assert_eq!(json_number(&k1, "create_revision"), 3, "{k1}");
+    assert_eq!(json_number(&k1, "mod_revision"), compacted + 1, "{k1}");
+    assert_eq!(json_number(&k1, "version"), 2, "{k1}");
+
+    // The history: gone below the compaction, there from it on.
+    fails(
+        &as_root(&["get", "k1", &format!("--rev={}", compacted - 1)]),
+        "etcdserver: mvcc: required revision has been compacted",
+        "below the compaction",
+    );
+    says(
+        &as_root(&["get", "k1", &format!("--rev={compacted}")]),
+        "k1\nv1\n",
+    );
+    says(
+        &as_root(&["get", "k1", &format!("--rev={}", compacted + 1)]),
+        "k1\nv1b\n",
+    );
+
+    // The lease and its key.
+    says(
+        &as_root(&["lease", "list"]),
+        &format!("found 1 leases\n{lease_id}\n"),
+    );
+    let ttl = ok(&as_root(&["lease", "timetolive", &lease_id, "--keys"]));
+    assert!(
+        ttl.starts_with(&format!(
+            "lease {lease_id} granted with TTL(600s), remaining("
+        )) && ttl.ends_with("attached keys([leased])\n"),
+        "{ttl}"
+    );
+    let leased = ok(&as_root(&["get", "leased", "-w", "json"]));
+    assert_eq!(
+        json_number(&leased, "lease"),
+        i64::from_str_radix(&lease_id, 16).expect("a hex lease id"),
+        "{leased}"
+    );
+
+    // Users, roles, permissions and enabled auth.
+    says(&as_root(&["user", "list"]), "alice\nroot\n");
+    says(
+        &as_root(&["user", "get", "alice"]),
+        "User: alice\nRoles: reader\n",
+    );
+    says(
+        &as_root(&["role", "get", "reader"]),
+        "Role reader\nKV Read:\n\t[k, l) (prefix k)\nKV Write:\n",
+    );
+    fails(
+        &["get", "k0"],
+        "etcdserver: user name is empty",
+        "auth is enabled",
+    );
+    fails(
+        &["--user=alice:wrong", "get", "k0"],
+        "etcdserver: authentication failed, invalid user ID or password",
+        "a wrong password",
+    );
+    says(&["--user=alice:alicepw", "get", "k0"], "k0\nv0\n");
+    fails(
+        &["--user=alice:alicepw", "put", "k0", "x"],
+        "etcdserver: permission denied",
+        "alice may only read",
+    );
+
+    // Writes go on from the restored revision.
+    let put = ok(&as_root(&["put", "after", "restore", "-w", "json"]));
+    assert_eq!(json_number(&put, "revision"), revision + 1, "{put}");
+    says(
+        &as_root(&["get", "after", "--print-value-only"]),
+        "restore\n",
+    );
+    drop(server);
 }

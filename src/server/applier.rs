@@ -149,10 +149,10 @@ const NOSPACE_PROPOSE_INTERVAL: std::time::Duration = std::time::Duration::from_
 
 /// The meta entry listing every lease id (8 bytes big-endian each); each lease's record
 /// is at [`meta_key`].
-const LEASE_IDS_META: &[u8] = b"lease_ids";
+pub const LEASE_IDS_META: &[u8] = b"lease_ids";
 
 /// The meta prefix of raised alarms (+ member id 8 bytes and alarm type 4 bytes).
-const ALARM_META: &[u8] = b"alarm/";
+pub const ALARM_META: &[u8] = b"alarm/";
 
 fn load_alarms<B: Backend>(
     store: &MvccStore<B>,

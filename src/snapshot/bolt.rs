@@ -538,7 +538,7 @@ fn encode_meta(txid: u64, root: u64, page_count: u64) -> Vec<u8> {
 }
 
 /// FNV-1a, 64 bits (Go's `hash/fnv.New64a`), the meta page's checksum.
-fn fnv1a64(data: &[u8]) -> u64 {
+pub(crate) fn fnv1a64(data: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for &byte in data {
         hash ^= u64::from(byte);
@@ -549,4 +549,4 @@ fn fnv1a64(data: &[u8]) -> u64 {
 
 #[cfg(test)]
 #[path = "bolt_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-type Items = Vec<(Vec<u8>, Vec<u8>)>;
+pub(crate) type Items = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// Buckets in memory, as a [`Source`].
+/// Buckets in memory, as a [`Source`] (also for the reader's and the import's tests).
 #[derive(Default, Clone)]
-struct Mem(Vec<(Vec<u8>, Items)>);
+pub(crate) struct Mem(pub(crate) Vec<(Vec<u8>, Items)>);
 
 impl Source for Mem {
     fn bucket_count(&self) -> usize {
@@ -28,7 +28,8 @@ impl Source for Mem {
     }
 }
 
-fn file_of(source: &dyn Source) -> Result<Vec<u8>, BoltError> {
+/// The file the writer makes of `source`.
+pub(crate) fn file_of(source: &dyn Source) -> Result<Vec<u8>, BoltError> {
     let layout = Layout::plan(source)?;
     let mut file = Vec::new();
     layout.write(source, &mut |bytes| {

@@ -16,6 +16,8 @@
 //! - [`stream`]: the file and its trailer in etcd's chunks.
 
 pub mod bolt;
+pub mod bolt_read;
+pub mod import;
 pub mod schema;
 pub mod sha256;
 
