@@ -10,7 +10,7 @@
 # sets RUSTC_BOOTSTRAP=1. Environment:
 #   SANITIZER         address (default) or none
 #   CARGO_TARGET_DIR  where to build (default: fuzz/target, ignored by git)
-#   TARGETS           the targets to run (default: all four)
+#   TARGETS           the targets to run (default: all five)
 # Crashing inputs go to fuzz/artifacts/<target>/ (ignored by git); new corpus entries to
 # fuzz/corpus/<target>/ (committed, after cmin). Logs go to $LOG_DIR (default a temp dir).
 set -euo pipefail
@@ -18,7 +18,7 @@ set -euo pipefail
 seconds=${1:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 sanitizer=${SANITIZER:-address}
-targets=${TARGETS:-"raft_log_record peer_frame grpc_request gateway_json"}
+targets=${TARGETS:-"raft_log_record peer_frame grpc_request gateway_json bolt_file"}
 log_dir=${LOG_DIR:-$(mktemp -d /tmp/etcd-rs-fuzz.XXXXXX)}
 export RUSTC_BOOTSTRAP=1
 

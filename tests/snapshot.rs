@@ -415,10 +415,9 @@ fn shown(output: &std::process::Output) -> String {
     )
 }
 
-/// The flags of member `m` of a one-member cluster with token `tok` on these ports
-/// (those of `etcdctl snapshot restore` plus the listen and client URLs).
-fn member_flags(data_dir: &Path, client_port: u16, peer_port: u16) -> Vec<String> {
-    let client_url = format!("http://127.0.0.1:{client_port}");
+/// The flags `etcdctl snapshot restore` and the restored member share: member `m` of a
+/// one-member cluster with token `tok`, its data in `data_dir`, peers on `peer_port`.
+fn restore_flags(data_dir: &Path, peer_port: u16) -> Vec<String> {
     let peer_url = format!("http://127.0.0.1:{peer_port}");
     [
         "--data-dir",
@@ -431,15 +430,24 @@ fn member_flags(data_dir: &Path, client_port: u16, peer_port: u16) -> Vec<String
         "tok",
         "--initial-advertise-peer-urls",
         &peer_url,
-        "--listen-peer-urls",
-        &peer_url,
-        "--listen-client-urls",
-        &client_url,
-        "--advertise-client-urls",
-        &client_url,
     ]
     .map(String::from)
     .to_vec()
+}
+
+/// The restored member's flags: [`restore_flags`] plus its listen and client URLs.
+fn member_flags(data_dir: &Path, client_port: u16, peer_port: u16) -> Vec<String> {
+    let client_url = format!("http://127.0.0.1:{client_port}");
+    let mut flags = restore_flags(data_dir, peer_port);
+    flags.extend([
+        "--listen-peer-urls".to_string(),
+        format!("http://127.0.0.1:{peer_port}"),
+        "--listen-client-urls".to_string(),
+        client_url.clone(),
+        "--advertise-client-urls".to_string(),
+        client_url,
+    ]);
+    flags
 }
 
 /// The way an operator migrates from etcd: `etcdctl snapshot save` from a running etcd
@@ -488,23 +496,11 @@ fn an_etcd_snapshot_restored_with_etcdctl_starts_etcd_rs_with_its_keys_leases_an
         on_source(&["compaction", "--physical", &compacted.to_string()]),
         format!("compacted revision {compacted}\n")
     );
-    for args in [
-        &["user", "add", "root:rootpw"][..],
-        &["user", "add", "alice:alicepw"],
-        &["role", "add", "reader"],
-        &[
-            "role",
-            "grant-permission",
-            "reader",
-            "read",
-            "k",
-            "--prefix",
-        ],
-        &["user", "grant-role", "alice", "reader"],
-        &["auth", "enable"],
-    ] {
-        on_source(args);
+    for command in support::users_with_a_reader("k") {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        on_source(&args);
     }
+    on_source(&["auth", "enable"]);
     fn as_root<'a>(args: &[&'a str]) -> Vec<&'a str> {
         [&["--user=root:rootpw"][..], args].concat()
     }
@@ -519,26 +515,13 @@ fn an_etcd_snapshot_restored_with_etcdctl_starts_etcd_rs_with_its_keys_leases_an
 
     // Restore into a new data dir, for a member on new ports.
     let (client_port, peer_port) = (free_port(), free_port());
-    let peer_url = format!("http://127.0.0.1:{peer_port}");
     let data_dir = dir.0.join("restored");
-    ok_at(
-        &source_url,
-        &[
-            "snapshot",
-            "restore",
-            file_arg,
-            "--data-dir",
-            data_dir.to_str().expect("utf-8 path"),
-            "--name",
-            "m",
-            "--initial-cluster",
-            &format!("m={peer_url}"),
-            "--initial-cluster-token",
-            "tok",
-            "--initial-advertise-peer-urls",
-            &peer_url,
-        ],
-    );
+    let restore_args = restore_flags(&data_dir, peer_port);
+    let restore: Vec<&str> = ["snapshot", "restore", file_arg]
+        .into_iter()
+        .chain(restore_args.iter().map(String::as_str))
+        .collect();
+    ok_at(&source_url, &restore);
     let bin = support::server_bin();
     let mut server = Proc::spawn(
         &format!("the server under test ({})", bin.display()),

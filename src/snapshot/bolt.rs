@@ -50,21 +50,21 @@ use crate::storage::crc32c_update;
 /// The page size written (bbolt's default on the machines etcd runs on).
 pub const PAGE_SIZE: usize = 4096;
 /// bbolt's magic number.
-const MAGIC: u32 = 0xED0C_DAED;
+pub(crate) const MAGIC: u32 = 0xED0C_DAED;
 /// bbolt's data file format version.
-const VERSION: u32 = 2;
+pub(crate) const VERSION: u32 = 2;
 /// Size of a page header.
-const PAGE_HEADER: usize = 16;
+pub(crate) const PAGE_HEADER: usize = 16;
 /// Size of a leaf or branch element header.
-const ELEMENT: usize = 16;
+pub(crate) const ELEMENT: usize = 16;
 /// Size of a bucket header (root pgid, sequence).
-const BUCKET_HEADER: usize = 16;
-const BRANCH_PAGE: u16 = 0x01;
-const LEAF_PAGE: u16 = 0x02;
-const META_PAGE: u16 = 0x04;
+pub(crate) const BUCKET_HEADER: usize = 16;
+pub(crate) const BRANCH_PAGE: u16 = 0x01;
+pub(crate) const LEAF_PAGE: u16 = 0x02;
+pub(crate) const META_PAGE: u16 = 0x04;
 const FREELIST_PAGE: u16 = 0x10;
 /// A leaf element whose value is a nested bucket.
-const BUCKET_LEAF: u32 = 0x01;
+pub(crate) const BUCKET_LEAF: u32 = 0x01;
 /// The largest bucket bbolt stores inline (`maxInlineBucketSize`).
 const MAX_INLINE_BUCKET: usize = PAGE_SIZE / 4;
 /// The most elements a page header can count.

@@ -12,17 +12,14 @@
 
 use std::path::Path;
 
-/// The page size bbolt uses on the machines etcd runs on; the meta page says the real one.
-const DEFAULT_PAGE_SIZE: u64 = 4096;
-const MAGIC: u32 = 0xED0C_DAED;
-const VERSION: u32 = 2;
-const PAGE_HEADER: usize = 16;
-const ELEMENT: usize = 16;
-const BUCKET_HEADER: usize = 16;
-const BRANCH_PAGE: u16 = 0x01;
-const LEAF_PAGE: u16 = 0x02;
-const META_PAGE: u16 = 0x04;
-const BUCKET_LEAF: u32 = 0x01;
+use super::bolt::{
+    BRANCH_PAGE, BUCKET_HEADER, BUCKET_LEAF, ELEMENT, LEAF_PAGE, MAGIC, META_PAGE, PAGE_HEADER,
+    VERSION,
+};
+
+/// Where the second meta page is when the first is damaged: one page in, of the size
+/// bbolt uses on the machines etcd runs on (the meta page says the real one).
+const DEFAULT_PAGE_SIZE: u64 = super::bolt::PAGE_SIZE as u64;
 /// The deepest tree read: bbolt's trees of a few billion items are under 10 levels.
 const MAX_DEPTH: usize = 64;
 /// The largest page span read at once: a value of bbolt's largest size, and a page.

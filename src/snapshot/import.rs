@@ -86,7 +86,14 @@ fn damaged(what: impl Into<String>) -> ImportError {
 
 /// Reads the etcd backend file at `db` into `backend` (an empty store).
 pub fn import<B: Backend>(db: &Path, backend: &mut B) -> Result<Imported, ImportError> {
-    let reader = bolt_read::open(db)?;
+    import_from(&bolt_read::open(db)?, backend)
+}
+
+/// Reads the etcd backend `reader` opened into `backend` (an empty store).
+pub fn import_from<B: Backend>(
+    reader: &bolt_read::BoltReader<dyn bolt_read::Bytes>,
+    backend: &mut B,
+) -> Result<Imported, ImportError> {
     let mut imported = Imported::default();
     let commit = |backend: &mut B, batch: WriteBatch| {
         backend
@@ -177,7 +184,7 @@ pub fn import<B: Backend>(db: &Path, backend: &mut B) -> Result<Imported, Import
         Ok(())
     })?;
 
-    if let Some(auth) = read_auth(&reader)? {
+    if let Some(auth) = read_auth(reader)? {
         imported.users = auth.users.len();
         imported.roles = auth.roles.len();
         imported.auth_enabled = auth.enabled;

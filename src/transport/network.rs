@@ -196,24 +196,13 @@ pub async fn query_members(
     url: &str,
     tls: Option<&tokio_rustls::TlsConnector>,
 ) -> Result<Vec<u8>, String> {
-    use tokio::io::AsyncWriteExt;
-    let target = peer_target(url).map_err(|e| e.to_string())?;
-    let address = target.address.clone();
-    let exchange = async {
-        let mut stream = dial(&target, tls).await?;
-        let mut query = Vec::new();
-        super::codec::encode_members_query(&mut query);
-        stream.write_all(&query).await.map_err(|e| e.to_string())?;
-        match super::listener::read_frame(&mut stream).await {
-            Ok(Some(super::codec::Frame::Members(json))) => Ok(json),
-            Ok(Some(super::codec::Frame::Refuse(why))) => Err(why),
-            Ok(_) => Err("unexpected answer".to_string()),
-            Err(e) => Err(e.to_string()),
-        }
-    };
-    tokio::time::timeout(WRITE_TIMEOUT, exchange)
-        .await
-        .map_err(|_| format!("no answer from {address} in time"))?
+    let mut query = Vec::new();
+    super::codec::encode_members_query(&mut query);
+    ask(url, tls, &query, WRITE_TIMEOUT, |frame| match frame {
+        super::codec::Frame::Members(json) => Some(json),
+        _ => None,
+    })
+    .await
 }
 
 /// Asks the member at peer URL `url` for its HashKV at `query.revision` (the
@@ -225,18 +214,35 @@ pub async fn query_hash_kv(
     query: super::codec::HashKvQuery,
     patience: Duration,
 ) -> Result<super::codec::HashKvAnswer, String> {
+    let mut bytes = Vec::new();
+    super::codec::encode_hash_kv_query(&query, &mut bytes);
+    ask(url, tls, &bytes, patience, |frame| match frame {
+        super::codec::Frame::HashKv(answer) => Some(answer),
+        _ => None,
+    })
+    .await
+}
+
+/// One query on a connection of its own to peer URL `url`: writes `query` and reads
+/// one frame, which `answer` takes (a refusal is the error it says; any other frame is
+/// unexpected), all within `patience`.
+async fn ask<T>(
+    url: &str,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    query: &[u8],
+    patience: Duration,
+    answer: impl FnOnce(super::codec::Frame) -> Option<T>,
+) -> Result<T, String> {
     use tokio::io::AsyncWriteExt;
     let target = peer_target(url).map_err(|e| e.to_string())?;
     let address = target.address.clone();
     let exchange = async {
         let mut stream = dial(&target, tls).await?;
-        let mut bytes = Vec::new();
-        super::codec::encode_hash_kv_query(&query, &mut bytes);
-        stream.write_all(&bytes).await.map_err(|e| e.to_string())?;
+        stream.write_all(query).await.map_err(|e| e.to_string())?;
         match super::listener::read_frame(&mut stream).await {
-            Ok(Some(super::codec::Frame::HashKv(answer))) => Ok(answer),
             Ok(Some(super::codec::Frame::Refuse(why))) => Err(why),
-            Ok(_) => Err("unexpected answer".to_string()),
+            Ok(Some(frame)) => answer(frame).ok_or_else(|| "unexpected answer".to_string()),
+            Ok(None) => Err("unexpected answer".to_string()),
             Err(e) => Err(e.to_string()),
         }
     };

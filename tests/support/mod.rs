@@ -324,27 +324,30 @@ impl Drop for Member {
     }
 }
 
-/// Sets up auth on `member` with etcdctl and enables it: users `root` (password
-/// `rootpw`) and `alice` (`alicepw`), alice holding role `reader`, which may read the
-/// keys under `pub/`; key `pub/a` is `1`.
+/// The etcdctl commands that make users `root` (password `rootpw`) and `alice`
+/// (`alicepw`), alice holding role `reader`, which may read the keys under `prefix`.
+pub fn users_with_a_reader(prefix: &str) -> Vec<Vec<String>> {
+    let words = |line: &str| line.split(' ').map(str::to_string).collect();
+    vec![
+        words("user add root:rootpw"),
+        words("user add alice:alicepw"),
+        words("role add reader"),
+        words(&format!(
+            "role grant-permission reader read {prefix} --prefix"
+        )),
+        words("user grant-role alice reader"),
+    ]
+}
+
+/// Sets up auth on `member` with etcdctl and enables it: [`users_with_a_reader`] of
+/// `pub/`; key `pub/a` is `1`.
 pub fn enable_auth_with_a_reader(member: &Member) {
-    for args in [
-        &["user", "add", "root:rootpw"][..],
-        &["user", "add", "alice:alicepw"],
-        &["role", "add", "reader"],
-        &[
-            "role",
-            "grant-permission",
-            "reader",
-            "read",
-            "pub/",
-            "--prefix",
-        ],
-        &["user", "grant-role", "alice", "reader"],
-        &["put", "pub/a", "1"],
-        &["auth", "enable"],
-    ] {
-        let output = member.etcdctl(args);
+    let mut commands = users_with_a_reader("pub/");
+    commands.push(vec!["put".into(), "pub/a".into(), "1".into()]);
+    commands.push(vec!["auth".into(), "enable".into()]);
+    for command in &commands {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        let output = member.etcdctl(&args);
         assert!(
             output.status.success(),
             "etcdctl {args:?}: {}",
