@@ -324,6 +324,11 @@ impl<S: Storage> Raft<S> {
         self.election_elapsed_ticks
     }
 
+    /// The configured election timeout, in ticks.
+    pub fn election_timeout_ticks(&self) -> u64 {
+        self.election_timeout_ticks
+    }
+
     /// The election timeout drawn for the current term, in ticks.
     pub fn randomized_election_timeout_ticks(&self) -> u64 {
         self.randomized_election_timeout_ticks

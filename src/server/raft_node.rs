@@ -417,6 +417,15 @@ impl<S: LogStore> Actor for RaftNode<S> {
             .raft_log_first_index
             .set(self.raw.raft().log.first_index().0 as i64);
         self.publish_status();
+        // etcd's `adjustTicks`: the only voter of a cluster campaigns one tick after it
+        // starts (give or take the randomized part), not a whole election timeout later.
+        let raft = self.raw.raft();
+        if raft.tracker.is_singleton() && raft.promotable() && raft.role != Role::Leader {
+            for _ in 1..raft.election_timeout_ticks() {
+                self.raw.tick();
+            }
+            self.drive(ctx);
+        }
         ctx.run_interval(self.tick, |act, ctx| {
             if let Some(reports) = &act.reports {
                 for id in reports.unreachable() {
