@@ -36,6 +36,10 @@ pub struct PlannedMember {
     pub peer_tls: Option<crate::tls::PeerTls>,
     /// The addresses of --listen-metrics-urls (`/metrics` and `/health` only).
     pub metrics_listen: Vec<SocketAddr>,
+    /// Whether each of `metrics_listen` is an `https://` URL.
+    pub metrics_https: Vec<bool>,
+    /// The TLS of the `https://` metrics URLs, if there are any.
+    pub metrics_tls: Option<tokio_rustls::TlsAcceptor>,
     /// The corruption checks it runs.
     pub corruption: crate::server::corruption::CorruptionChecks,
     /// --auto-compaction-mode and --auto-compaction-retention.
@@ -170,6 +174,8 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
             peer_https: https_flags(&config.listen_peer_urls),
             peer_tls: crate::tls::peer_tls(config, &provider).map_err(tls_error)?,
             metrics_listen: listen_addresses(&config.listen_metrics_urls)?,
+            metrics_https: https_flags(&config.listen_metrics_urls),
+            metrics_tls: crate::tls::metrics_acceptor(config, &provider).map_err(tls_error)?,
             auto_compaction: config.auto_compaction().map_err(config_error)?,
             corruption: crate::server::corruption::CorruptionChecks {
                 initial: config.experimental_initial_corrupt_check,
@@ -448,6 +454,15 @@ fn bind_client(member: &PlannedMember) -> Result<Vec<Listener>, RunError> {
     )
 }
 
+/// Binds a member's metrics URLs.
+fn bind_metrics(member: &PlannedMember) -> Result<Vec<Listener>, RunError> {
+    bind_tls(
+        &member.metrics_listen,
+        &member.metrics_https,
+        member.metrics_tls.as_ref(),
+    )
+}
+
 /// Binds a member's peer URLs.
 fn bind_peer(member: &PlannedMember) -> Result<Vec<PeerListener>, RunError> {
     let tls = member.peer_tls.as_ref().and_then(|t| t.acceptor.as_ref());
@@ -467,7 +482,7 @@ struct Launched {
 struct Bound {
     client: Vec<Listener>,
     peer: Vec<PeerListener>,
-    metrics: Vec<std::net::TcpListener>,
+    metrics: Vec<Listener>,
 }
 
 /// Starts (and in dev mode stops and restarts) the members of this process.
@@ -553,7 +568,7 @@ impl Launcher {
         &self,
         member: RunningMember,
         client: Vec<Listener>,
-        metrics: Vec<std::net::TcpListener>,
+        metrics: Vec<Listener>,
     ) -> Result<Launched, RunError> {
         let publisher = member.handle.clone();
         self.api
@@ -579,12 +594,45 @@ impl Launcher {
             }
         });
         let (http_addr, http) = start_http(member.handle.clone(), self.dev.clone())?;
-        let metrics_http = if metrics.is_empty() {
+        // `https://` metrics URLs are relayed, after their TLS handshake, to the metrics
+        // server on a loopback port of its own; plain ones are served by it directly.
+        let (mut plain_metrics, mut tls_metrics) = (Vec::new(), Vec::new());
+        for (listener, tls) in metrics {
+            match tls {
+                None => plain_metrics.push(listener),
+                Some(tls) => tls_metrics.push((listener, tls)),
+            }
+        }
+        let metrics_loopback = if tls_metrics.is_empty() {
             None
         } else {
-            Some(start_metrics_http(member.handle.clone(), metrics)?)
+            let loopback = std::net::TcpListener::bind(("127.0.0.1", 0))
+                .map_err(|e| RunError::Io(format!("cannot serve the metrics URLs: {e}")))?;
+            let address = loopback
+                .local_addr()
+                .map_err(|e| RunError::Io(format!("cannot serve the metrics URLs: {e}")))?;
+            plain_metrics.push(loopback);
+            Some(address)
+        };
+        let metrics_http = if plain_metrics.is_empty() {
+            None
+        } else {
+            Some(start_metrics_http(member.handle.clone(), plain_metrics)?)
         };
         let (stop_port, stop) = tokio::sync::watch::channel(false);
+        if let Some(http) = metrics_loopback {
+            for (listener, tls) in tls_metrics {
+                let stop = stop.clone();
+                self.api.spawn(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            crate::api::serve_metrics_tls(listener, http, stop, tls).await;
+                        }
+                        Err(e) => eprintln!("etcd-rs: cannot serve a metrics URL: {e}"),
+                    }
+                });
+            }
+        }
         for (listener, tls) in client {
             let (member, stop) = (member.handle.clone(), stop.clone());
             self.api.spawn(async move {
@@ -670,7 +718,7 @@ impl crate::api::http::DevFaults for DevMembers {
             let bound = Bound {
                 client,
                 peer: Vec::new(),
-                metrics: bind_all(&planned.metrics_listen)?,
+                metrics: bind_metrics(planned)?,
             };
             launcher.launch(planned, bound)
         });
@@ -727,7 +775,7 @@ pub fn run(
             PeerMode::Tcp => bind_peer(member)?,
             PeerMode::InProcess => Vec::new(),
         };
-        let metrics = bind_all(&member.metrics_listen)?;
+        let metrics = bind_metrics(member)?;
         listeners.push(Bound {
             client,
             peer,

@@ -820,3 +820,45 @@ fn followers_forward_to_the_leader_over_https_client_urls() {
         run(url, &["member", "remove", &learner_id]);
     }
 }
+
+/// An `https://` --listen-metrics-urls serves `/metrics` and `/health` with the client
+/// certificate, as etcd serves its metrics URLs with the client TLS settings; a client
+/// of another CA, or one speaking plain HTTP, gets nothing.
+#[test]
+fn https_metrics_urls_serve_metrics_inside_tls() {
+    let pki = Pki::new("metrics-tls");
+    let metrics = format!("https://127.0.0.1:{}", free_port());
+    let flag = format!("--listen-metrics-urls={metrics}");
+    let (_server, _url) = https_member(&pki, "m", &[&flag], None);
+    let mut args = curl_tls(&pki, None);
+    args.push(format!("{metrics}/metrics"));
+    let out = curl(&args);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("etcd_server_has_leader 1"),
+        "{}",
+        text(&out)
+    );
+    let mut args = curl_tls(&pki, None);
+    args.push(format!("{metrics}/health"));
+    let out = curl(&args);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(r#""health":"true""#),
+        "{}",
+        text(&out)
+    );
+    let other_ca = curl(&[
+        "--cacert".to_string(),
+        pki.path("wrong-ca.crt"),
+        format!("{metrics}/metrics"),
+    ]);
+    assert!(!other_ca.status.success(), "{}", text(&other_ca));
+    let plain = curl(&[format!(
+        "{}/metrics",
+        metrics.replace("https://", "http://")
+    )]);
+    assert!(
+        !String::from_utf8_lossy(&plain.stdout).contains("etcd_server_has_leader"),
+        "{}",
+        text(&plain)
+    );
+}

@@ -182,6 +182,20 @@ pub fn client_common_name(extensions: &tonic::Extensions) -> Option<String> {
         .map(|cn| cn.0.clone())
 }
 
+/// Serves an `https://` metrics URL on `listener`: each connection's TLS handshake,
+/// then its bytes relayed to the metrics HTTP server at `http`, as the client port
+/// relays HTTP/1 (a connection that opens with HTTP/2's preface is closed: the metrics
+/// URLs serve no gRPC). Runs until `stop`.
+pub async fn serve_metrics_tls(
+    listener: TcpListener,
+    http: SocketAddr,
+    stop: tokio::sync::watch::Receiver<bool>,
+    tls: tokio_rustls::TlsAcceptor,
+) {
+    let (no_grpc, _) = mpsc::channel(1);
+    accept(listener, no_grpc, http, stop, Some(tls)).await;
+}
+
 /// An accepted connection and its descriptor among [`client_connections_max`].
 type Permitted = (ClientStream, tokio::sync::OwnedSemaphorePermit);
 

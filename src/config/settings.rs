@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::error::ConfigError;
 use super::flags::{FlagSpec, Support, Value};
 use super::goparse::{self, quote};
-use super::url::{check_bind_urls, check_host_urls, is_tls_url, new_urls_map};
+use super::url::{check_bind_urls, check_host_urls, new_urls_map};
 use super::{AutoCompaction, ClusterState, CompactionMode, MemberConfig, Parsed};
 
 /// Where a setting came from, to name it in messages as the user wrote it.
@@ -173,9 +173,9 @@ fn refuse_and_warn(settings: &Settings, warnings: &mut Vec<String>) -> Result<()
     Ok(())
 }
 
-/// Refuses the URLs that ask for TLS where etcd-rs has none: `unixs://` URLs, and
-/// `https://` metrics URLs (served by a plain HTTP server). `https://` client and peer
-/// URLs are served with the client and peer TLS settings.
+/// Refuses the URLs that ask for TLS where etcd-rs has none: `unixs://` URLs.
+/// `https://` client and metrics URLs are served with the client TLS settings, peer URLs
+/// with the peer ones.
 fn refuse_tls_urls(cfg: &MemberConfig, settings: &Settings) -> Result<(), ConfigError> {
     let lists = [
         ("listen-client-urls", &cfg.listen_client_urls),
@@ -194,17 +194,10 @@ fn refuse_tls_urls(cfg: &MemberConfig, settings: &Settings) -> Result<(), Config
             .map_or(Origin::Flag, |(_, _, o)| o.clone())
     };
     for (name, urls) in lists {
-        let refused = |u: &&String| {
-            u.starts_with("unixs://") || (name == "listen-metrics-urls" && is_tls_url(u))
-        };
-        if let Some(url) = urls.iter().find(refused) {
+        if let Some(url) = urls.iter().find(|u| u.starts_with("unixs://")) {
             return Err(ConfigError::Refused {
                 setting: format!("{} URL {url}", origin(name).setting(name)),
-                what: if url.starts_with("unixs://") {
-                    "TLS on unix sockets"
-                } else {
-                    "TLS on metrics URLs"
-                },
+                what: "TLS on unix sockets",
                 instead: "run without the security it asks for",
             });
         }

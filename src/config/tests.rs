@@ -675,13 +675,15 @@ fn https_client_and_peer_urls_are_taken_and_tls_elsewhere_refused() {
     );
     assert_eq!(p.config.listen_client_urls, ["https://127.0.0.1:2379"]);
     assert_eq!(p.config.listen_peer_urls, ["https://127.0.0.1:2380"]);
+    let p = ok(&["--listen-metrics-urls=https://127.0.0.1:2381"], &[]);
+    assert_eq!(p.config.listen_metrics_urls, ["https://127.0.0.1:2381"]);
     assert_eq!(
-        fail(&["--listen-metrics-urls=https://127.0.0.1:2381"], &[]).to_string(),
-        "etcd-rs: --listen-metrics-urls URL https://127.0.0.1:2381 (TLS on metrics URLs) is not implemented yet; refusing to start rather than run without the security it asks for"
+        fail(&["--listen-metrics-urls=unixs://m:1"], &[]).to_string(),
+        "etcd-rs: --listen-metrics-urls URL unixs://m:1 (TLS on unix sockets) is not implemented yet; refusing to start rather than run without the security it asks for"
     );
     assert!(matches!(
-        yaml_fail("listen-metrics-urls: https://127.0.0.1:2381\n"),
-        ConfigError::Refused { setting, .. } if setting == "config-file key listen-metrics-urls URL https://127.0.0.1:2381"
+        yaml_fail("listen-metrics-urls: unixs://m:1\n"),
+        ConfigError::Refused { setting, .. } if setting == "config-file key listen-metrics-urls URL unixs://m:1"
     ));
 }
 

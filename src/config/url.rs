@@ -341,11 +341,6 @@ pub fn check_host_urls(urls: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether a URL asks for TLS (`https://` or `unixs://`).
-pub fn is_tls_url(url: &str) -> bool {
-    url.starts_with("https://") || url.starts_with("unixs://")
-}
-
 /// etcd's `types.NewURLsMap`: `name=url,name=url,...`; a name may repeat to give a
 /// member several URLs. Names map to their sorted URLs.
 pub fn new_urls_map(s: &str) -> Result<BTreeMap<String, Vec<String>>, String> {

@@ -572,6 +572,37 @@ pub fn client_acceptor(
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
 }
 
+/// The TLS of the `https://` metrics URLs, or `None` if there are none: the client
+/// port's certificate and client certificate checks, as etcd serves its metrics URLs
+/// with the client TLS settings. HTTP/1.1 only (the metrics server's).
+pub fn metrics_acceptor(
+    config: &MemberConfig,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, TlsError> {
+    let Some(https) = config
+        .listen_metrics_urls
+        .iter()
+        .find(|u| u.starts_with("https://"))
+    else {
+        return Ok(None);
+    };
+    let settings = &config.client_tls;
+    let Some(identity) = identity(
+        settings,
+        Side::Client,
+        &config.data_dir,
+        &config.listen_client_urls,
+    )?
+    else {
+        return Err(TlsError(format!(
+            "TLS key/cert (--cert-file, --key-file) must be provided for metrics url {https} with HTTPS scheme"
+        )));
+    };
+    let mut server = server_config(settings, Side::Client, identity, provider)?;
+    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
+}
+
 /// The server side of the `https://` peer URLs.
 #[derive(Clone)]
 pub struct PeerAcceptor {
