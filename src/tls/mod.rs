@@ -761,7 +761,18 @@ pub fn client_dialer(
         &config.data_dir,
         &config.listen_client_urls,
     )?;
-    let mut client = dialer(settings, Side::Client, mine.as_ref(), None, provider)?;
+    let mut client = match dialer(settings, Side::Client, mine.as_ref(), None, provider) {
+        Ok(client) => client,
+        // No CA was given and the system has none: not worth refusing to start over,
+        // since only the forwarding to a leader in another process needs it.
+        Err(e) if settings.trusted_ca_file.is_empty() => {
+            eprintln!(
+                "etcd-rs: cannot dial other members' https client URLs ({e}): a follower cannot forward lease keep-alives and membership calls to its leader"
+            );
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     client.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Some(tokio_rustls::TlsConnector::from(Arc::new(client))))
 }
