@@ -34,6 +34,8 @@ pub struct PlannedMember {
     pub peer_https: Vec<bool>,
     /// The TLS of the peer URLs (serving `https://` ones, dialing `https://` peers).
     pub peer_tls: Option<crate::tls::PeerTls>,
+    /// --enable-grpc-gateway: whether the client port serves the JSON gateway.
+    pub grpc_gateway: bool,
     /// The addresses of --listen-metrics-urls (`/metrics` and `/health` only).
     pub metrics_listen: Vec<SocketAddr>,
     /// Whether each of `metrics_listen` is an `https://` URL.
@@ -173,6 +175,7 @@ pub fn plan(configs: &[MemberConfig], ephemeral: bool) -> Result<Vec<PlannedMemb
             peer_listen: listen_addresses(&config.listen_peer_urls)?,
             peer_https: https_flags(&config.listen_peer_urls),
             peer_tls: crate::tls::peer_tls(config, &provider).map_err(tls_error)?,
+            grpc_gateway: config.enable_grpc_gateway,
             metrics_listen: listen_addresses(&config.listen_metrics_urls)?,
             metrics_https: https_flags(&config.listen_metrics_urls),
             metrics_tls: crate::tls::metrics_acceptor(config, &provider).map_err(tls_error)?,
@@ -502,7 +505,7 @@ impl Launcher {
     /// Starts `planned` on its bound listeners. MUST run inside the actix System.
     fn launch(&self, planned: &PlannedMember, bound: Bound) -> Result<Launched, RunError> {
         let member = self.start(planned, bound.peer)?;
-        self.serve(member, bound.client, bound.metrics)
+        self.serve(planned, member, bound.client, bound.metrics)
     }
 
     /// Starts `planned`'s actors and peer port (not its client port yet).
@@ -566,6 +569,7 @@ impl Launcher {
     /// Serves a started member's client port (and metrics URLs) on its bound listeners.
     fn serve(
         &self,
+        planned: &PlannedMember,
         member: RunningMember,
         client: Vec<Listener>,
         metrics: Vec<Listener>,
@@ -593,7 +597,11 @@ impl Launcher {
                 }
             }
         });
-        let (http_addr, http) = start_http(member.handle.clone(), self.dev.clone())?;
+        let (http_addr, http) = start_http(
+            member.handle.clone(),
+            self.dev.clone(),
+            planned.grpc_gateway,
+        )?;
         // `https://` metrics URLs are relayed, after their TLS handshake, to the metrics
         // server on a loopback port of its own; plain ones are served by it directly.
         let (mut plain_metrics, mut tls_metrics) = (Vec::new(), Vec::new());
@@ -823,7 +831,7 @@ pub fn run(
                     return Err(RunError::Corrupt(e));
                 }
             }
-            let launched = launcher.serve(running, bound.client, bound.metrics)?;
+            let launched = launcher.serve(&member, running, bound.client, bound.metrics)?;
             dev_members.lock().push((member, Some(launched)));
         }
         let _ = dev_members.launcher.set(launcher.clone());
@@ -870,6 +878,7 @@ pub fn run(
 fn start_http(
     member: crate::server::handle::MemberHandle,
     dev: Option<crate::api::http::DevControl>,
+    gateway: bool,
 ) -> Result<(SocketAddr, actix_web::dev::ServerHandle), RunError> {
     let data = actix_web::web::Data::new(member);
     let dev = dev.map(actix_web::web::Data::new);
@@ -881,7 +890,7 @@ fn start_http(
                 .configure(crate::api::http::configure_dev),
             None => app,
         };
-        app.configure(crate::api::http::configure)
+        app.configure(|config| crate::api::http::configure(config, gateway))
     })
     .workers(1)
     // A client that closes its side is gone, as Go's server takes it (it cancels the

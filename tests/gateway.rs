@@ -1809,3 +1809,21 @@ fn snapshot_streams_the_store_as_a_bbolt_file_then_its_sha256() {
     ];
     check("snapshot", &member, &cases);
 }
+
+/// `--enable-grpc-gateway=false`: the gateway's paths answer Go's 404, as etcd's do
+/// without it; `/health` and gRPC are served as before.
+#[test]
+fn without_the_gateway_its_paths_are_not_found() {
+    let member = Member::start(&["--enable-grpc-gateway=false"]);
+    // No body: etcd's Go server answers 404 without reading one, and may reset the
+    // connection while the body is still arriving.
+    let answer = http_request(member.client_addr(), "POST", "/v3/kv/range", "").expect("an answer");
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (404, "404 page not found\n")
+    );
+    let health = http_request(member.client_addr(), "GET", "/health", "").expect("an answer");
+    assert_eq!(health.status, 200, "{}", health.body);
+    let put = member.etcdctl(&["put", "a", "1"]);
+    assert!(put.status.success(), "{put:?}");
+}

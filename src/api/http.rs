@@ -21,14 +21,17 @@ pub fn configure_metrics(config: &mut web::ServiceConfig) {
         .default_service(web::to(not_found));
 }
 
-/// Registers the routes on an actix-web app.
-pub fn configure(config: &mut web::ServiceConfig) {
+/// Registers the routes on an actix-web app; the JSON gateway's only with `gateway`
+/// (`--enable-grpc-gateway`: without it etcd answers its paths Go's 404 too).
+pub fn configure(config: &mut web::ServiceConfig, gateway: bool) {
     config
         .route("/health", web::get().to(health))
         .route("/version", web::get().to(version))
-        .route("/metrics", web::get().to(metrics))
-        .configure(super::gateway::configure)
-        .default_service(web::to(not_found));
+        .route("/metrics", web::get().to(metrics));
+    if gateway {
+        config.configure(super::gateway::configure);
+    }
+    config.default_service(web::to(not_found));
 }
 
 /// etcd 3.4's `/health`: healthy when a leader exists, this member has published its

@@ -383,7 +383,7 @@ pub const FLAGS: &[FlagSpec] = &[
     f("auth-token", Implemented, T::String, "simple", true),
     f("bcrypt-cost", Implemented, T::Uint, "10", true),
     f("auth-token-ttl", Implemented, T::Uint, "300", true),
-    f("enable-grpc-gateway", Validated, T::Bool, "true", true),
+    f("enable-grpc-gateway", Implemented, T::Bool, "true", true),
     // experimental
     f(
         "experimental-initial-corrupt-check",
