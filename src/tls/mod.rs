@@ -548,28 +548,8 @@ pub fn client_acceptor(
     config: &MemberConfig,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Option<tokio_rustls::TlsAcceptor>, TlsError> {
-    let Some(https) = config
-        .listen_client_urls
-        .iter()
-        .find(|u| u.starts_with("https://"))
-    else {
-        return Ok(None);
-    };
-    let settings = &config.client_tls;
-    let Some(identity) = identity(
-        settings,
-        Side::Client,
-        &config.data_dir,
-        &config.listen_client_urls,
-    )?
-    else {
-        return Err(TlsError(format!(
-            "TLS key/cert (--cert-file, --key-file) must be provided for client url {https} with HTTPS scheme"
-        )));
-    };
-    let mut server = server_config(settings, Side::Client, identity, provider)?;
-    server.alpn_protocols = CLIENT_PORT_ALPN.iter().map(|p| p.to_vec()).collect();
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
+    let alpn = CLIENT_PORT_ALPN.iter().map(|p| p.to_vec()).collect();
+    client_settings_acceptor(config, &config.listen_client_urls, "client", alpn, provider)
 }
 
 /// The TLS of the `https://` metrics URLs, or `None` if there are none: the client
@@ -579,11 +559,26 @@ pub fn metrics_acceptor(
     config: &MemberConfig,
     provider: &Arc<CryptoProvider>,
 ) -> Result<Option<tokio_rustls::TlsAcceptor>, TlsError> {
-    let Some(https) = config
-        .listen_metrics_urls
-        .iter()
-        .find(|u| u.starts_with("https://"))
-    else {
+    let alpn = vec![b"http/1.1".to_vec()];
+    client_settings_acceptor(
+        config,
+        &config.listen_metrics_urls,
+        "metrics",
+        alpn,
+        provider,
+    )
+}
+
+/// A server TLS with the client TLS settings for the `https://` URLs among `urls` (of
+/// `kind`, for the error), offering `alpn`; `None` if none of them is `https://`.
+fn client_settings_acceptor(
+    config: &MemberConfig,
+    urls: &[String],
+    kind: &str,
+    alpn: Vec<Vec<u8>>,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<tokio_rustls::TlsAcceptor>, TlsError> {
+    let Some(https) = urls.iter().find(|u| u.starts_with("https://")) else {
         return Ok(None);
     };
     let settings = &config.client_tls;
@@ -595,11 +590,11 @@ pub fn metrics_acceptor(
     )?
     else {
         return Err(TlsError(format!(
-            "TLS key/cert (--cert-file, --key-file) must be provided for metrics url {https} with HTTPS scheme"
+            "TLS key/cert (--cert-file, --key-file) must be provided for {kind} url {https} with HTTPS scheme"
         )));
     };
     let mut server = server_config(settings, Side::Client, identity, provider)?;
-    server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    server.alpn_protocols = alpn;
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(server))))
 }
 
