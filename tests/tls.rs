@@ -353,6 +353,13 @@ fn curl_tls(pki: &Pki, cert: Option<&str>) -> Vec<String> {
     flags
 }
 
+/// `curl` trusting the test CA, without a client certificate, with `args`.
+fn curl_trusting_ca(pki: &Pki, args: &[String]) -> Output {
+    let mut all = curl_tls(pki, None);
+    all.extend_from_slice(args);
+    curl(&all)
+}
+
 /// A one-member cluster on an `https://` client URL with the member certificate, plus
 /// `extra` flags; started and healthy (checked with the client certificate `cert`).
 fn https_member(pki: &Pki, name: &str, extra: &[&str], cert: Option<&str>) -> (Server, String) {
@@ -382,23 +389,22 @@ fn etcdctl_and_http_clients_work_over_https() {
     assert_eq!(get(&url, &tls, "greeting"), "hello");
 
     // The JSON gateway and /version answer on the same TLS port.
-    let mut range = curl_tls(&pki, None);
-    range.extend([
-        "-X".to_string(),
-        "POST".to_string(),
-        "-d".to_string(),
-        r#"{"key":"Z3JlZXRpbmc="}"#.to_string(), // "greeting"
-        format!("{url}/v3/kv/range"),
-    ]);
-    let out = curl(&range);
+    let out = curl_trusting_ca(
+        &pki,
+        &[
+            "-X".to_string(),
+            "POST".to_string(),
+            "-d".to_string(),
+            r#"{"key":"Z3JlZXRpbmc="}"#.to_string(), // "greeting"
+            format!("{url}/v3/kv/range"),
+        ],
+    );
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(r#""value":"aGVsbG8=""#), // "hello"
         "/v3/kv/range over https: {}",
         text(&out)
     );
-    let mut version = curl_tls(&pki, None);
-    version.push(format!("{url}/version"));
-    let out = curl(&version);
+    let out = curl_trusting_ca(&pki, &[format!("{url}/version")]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("etcdserver"),
         "/version over https: {}",
@@ -446,9 +452,7 @@ fn client_cert_auth_requires_a_certificate_of_the_trusted_ca() {
         "a client certificate of another CA",
     );
     // HTTP on the same port asks for the certificate too.
-    let mut health = curl_tls(&pki, None);
-    health.push(format!("{url}/health"));
-    let out = curl(&health);
+    let out = curl_trusting_ca(&pki, &[format!("{url}/health")]);
     assert!(
         !String::from_utf8_lossy(&out.stdout).contains(r#""health":"true""#),
         "/health answered a client without a certificate: {}",
@@ -509,16 +513,17 @@ fn cipher_suites_limit_tls_1_2() {
         None,
     );
     let tls12 = |cipher: &str| {
-        let mut args = curl_tls(&pki, None);
-        args.extend([
-            "--tlsv1.2".to_string(),
-            "--tls-max".to_string(),
-            "1.2".to_string(),
-            "--ciphers".to_string(),
-            cipher.to_string(),
-            format!("{url}/health"),
-        ]);
-        curl(&args)
+        curl_trusting_ca(
+            &pki,
+            &[
+                "--tlsv1.2".to_string(),
+                "--tls-max".to_string(),
+                "1.2".to_string(),
+                "--ciphers".to_string(),
+                cipher.to_string(),
+                format!("{url}/health"),
+            ],
+        )
     };
     let allowed = tls12("ECDHE-ECDSA-AES128-GCM-SHA256");
     assert!(
@@ -830,17 +835,13 @@ fn https_metrics_urls_serve_metrics_inside_tls() {
     let metrics = format!("https://127.0.0.1:{}", free_port());
     let flag = format!("--listen-metrics-urls={metrics}");
     let (_server, _url) = https_member(&pki, "m", &[&flag], None);
-    let mut args = curl_tls(&pki, None);
-    args.push(format!("{metrics}/metrics"));
-    let out = curl(&args);
+    let out = curl_trusting_ca(&pki, &[format!("{metrics}/metrics")]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("etcd_server_has_leader 1"),
         "{}",
         text(&out)
     );
-    let mut args = curl_tls(&pki, None);
-    args.push(format!("{metrics}/health"));
-    let out = curl(&args);
+    let out = curl_trusting_ca(&pki, &[format!("{metrics}/health")]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(r#""health":"true""#),
         "{}",
